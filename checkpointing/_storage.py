@@ -1,0 +1,329 @@
+"""Every filesystem operation of the checkpoint store: atomic writes, reads, listing, removal.
+
+The manager and the registry never touch the filesystem themselves; they go through
+:class:`LocalStorage`, so another backend (an object store) can be added behind the same narrow
+interface.
+
+Atomic write protocol: a temporary file in the same directory, created with
+``O_CREAT | O_EXCL | O_NOFOLLOW`` and named ``.tmp-<name>-<16 hex>``, is written, flushed and
+fsync'd, renamed over the final name with ``os.replace`` and the directory is fsync'd. A reader
+sees the old file or the new one, never a torn one; a crash leaves at most a temporary file that
+:meth:`LocalStorage.leftovers` finds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import queue
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import filelock
+import pyarrow as pa
+
+from checkpointing._errors import LockTimeoutError
+from checkpointing._names import validate_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__: list[str] = []
+
+TEMP_PREFIX = ".tmp-"
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+_OPEN_FLAGS |= getattr(os, "O_CLOEXEC", 0)
+_COALESCE = 1 << 20  # hand chunks of about 1 MiB to the disk and the hashing thread
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """What :meth:`LocalStorage.atomic_writer` wrote: final name, size and digests."""
+
+    name: str
+    size: int
+    sha256: str
+    crc32: int
+
+
+class HashingWriter:
+    """A write-only file object that writes to a descriptor and hashes on a second thread.
+
+    pyarrow's Parquet writer calls :meth:`write` with freshly allocated bytes; they are coalesced
+    into ~1 MiB chunks, written with ``os.write`` and handed to a thread that feeds SHA-256 and
+    CRC-32 (both release the GIL), so hashing overlaps encoding.
+    """
+
+    closed = False
+    result: WrittenFile | None = None
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._size = 0
+        self._sha = hashlib.sha256()
+        self._crc = 0
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._hash_loop, name="checkpoint-hash", daemon=True)
+        self._thread.start()
+
+    def _hash_loop(self) -> None:
+        sha, crc, get = self._sha, 0, self._queue.get
+        while (chunk := get()) is not None:
+            sha.update(chunk)
+            crc = zlib.crc32(chunk, crc)
+        self._crc = crc
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._size
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data) if not isinstance(data, bytes) else data
+        n = len(chunk)
+        self._size += n
+        self._pending.append(chunk)
+        self._pending_size += n
+        if self._pending_size >= _COALESCE:
+            self._drain()
+        return n
+
+    def _drain(self) -> None:
+        if not self._pending:
+            return
+        chunk = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending.clear()
+        self._pending_size = 0
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self._queue.put(chunk)
+
+    def flush(self) -> None:
+        self._drain()
+
+    def finish(self) -> tuple[str, int]:
+        """Write what is pending, stop the hashing thread; return (sha256 hex, crc32)."""
+        self._drain()
+        self._queue.put(None)
+        self._thread.join()
+        return self._sha.hexdigest(), self._crc
+
+    def abort(self) -> None:
+        """Stop the hashing thread without caring for the digests."""
+        self._queue.put(None)
+        self._thread.join()
+
+
+class LocalStorage:
+    """Files in one local directory (and subdirectories it creates, like ``runs/``).
+
+    Names are relative POSIX paths whose every part passes :func:`validate_name`, so nothing
+    escapes the directory. The directory is created on the first write. All methods are thread
+    and process safe in the sense of the atomic write protocol above.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._made: set[Path] = set()
+
+    # -- names -------------------------------------------------------------------------------
+
+    def path(self, name: str) -> Path:
+        """The local path of ``name``; raises InvalidNameError if it would leave the directory."""
+        parts = name.split("/")
+        for part in parts:
+            validate_name(part, what="file name")
+        return self.root.joinpath(*parts)
+
+    def _ensure_dir(self, directory: Path) -> None:
+        if directory not in self._made:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._made.add(directory)
+
+    def _fsync_dir(self, directory: Path) -> None:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _open_temp(self, name: str) -> tuple[int, Path, Path]:
+        final = self.path(name)
+        self._ensure_dir(final.parent)
+        tmp = final.with_name(f"{TEMP_PREFIX}{final.name}-{os.urandom(8).hex()}")
+        return os.open(tmp, _OPEN_FLAGS, 0o644), tmp, final
+
+    def _commit(self, fd: int, tmp: Path, final: Path) -> None:
+        os.fsync(fd)
+        os.close(fd)
+        tmp.replace(final)
+        self._fsync_dir(final.parent)
+
+    @contextlib.contextmanager
+    def atomic_writer(self, name: str) -> Iterator[HashingWriter]:
+        """Yield a hashing file object; on a clean exit the file appears atomically as ``name``.
+
+        After the block, the writer's ``result`` describes the file (size, SHA-256, CRC-32). On an
+        exception the temporary file is removed and nothing appears.
+        """
+        fd, tmp, final = self._open_temp(name)
+        writer = HashingWriter(fd)
+        try:
+            yield writer
+            sha256, crc32 = writer.finish()
+            self._commit(fd, tmp, final)
+        except BaseException:
+            writer.abort()
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        writer.result = WrittenFile(name, writer.tell(), sha256, crc32)
+
+    def write_bytes_atomic(self, name: str, data: bytes) -> None:
+        """Replace ``name`` by ``data`` atomically and durably."""
+        fd, tmp, final = self._open_temp(name)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            self._commit(fd, tmp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def write_json_atomic(self, name: str, obj: Any) -> None:
+        """Write ``obj`` as strict JSON (no NaN) to ``name``, atomically and durably."""
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
+        self.write_bytes_atomic(name, text.encode("utf-8") + b"\n")
+
+    def append_line(self, name: str, line: bytes) -> None:
+        """Append one line with a single ``O_APPEND`` write (call under a lock).
+
+        If the file does not end with a newline (a writer was killed mid-line), a newline is
+        written first in the same call, so the torn line never swallows this one.
+        """
+        path = self.path(name)
+        self._ensure_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and _last_byte(path) != b"\n":
+                line = b"\n" + line
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def read_bytes(self, name: str) -> bytes:
+        """The bytes of ``name``; FileNotFoundError when absent."""
+        return self.path(name).read_bytes()
+
+    def read_json(self, name: str) -> Any:
+        """The JSON value stored in ``name``; FileNotFoundError when absent, ValueError if bad."""
+        return json.loads(self.read_bytes(name))
+
+    def map(self, name: str) -> pa.Buffer:
+        """The whole file ``name`` as a memory-mapped pyarrow buffer (zero copy)."""
+        with pa.memory_map(str(self.path(name)), "r") as source:
+            return source.read_buffer()
+
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` exists."""
+        return self.path(name).exists()
+
+    def size(self, name: str) -> int:
+        """The size of ``name`` in bytes; FileNotFoundError when absent."""
+        return self.path(name).stat().st_size
+
+    def names(self, subdir: str | None = None) -> list[str]:
+        """Names of the regular files directly in the directory (or ``subdir``)."""
+        directory = self.root if subdir is None else self.path(subdir)
+        try:
+            with os.scandir(directory) as entries:
+                return [e.name for e in entries if e.is_file(follow_symlinks=False)]
+        except FileNotFoundError:
+            return []
+
+    def age_seconds(self, name: str) -> float:
+        """Seconds since ``name`` was last modified; FileNotFoundError when absent."""
+        return time.time() - self.path(name).stat().st_mtime
+
+    # -- removing ----------------------------------------------------------------------------
+
+    def remove(self, name: str) -> bool:
+        """Remove ``name``; True if this call removed it, False if it was already gone."""
+        try:
+            self.path(name).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def truncate(self, name: str) -> None:
+        """Empty ``name`` if it exists (call under a lock)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.truncate(self.path(name), 0)
+
+    def leftovers(self, *, older_than: float) -> list[str]:
+        """Temporary files of interrupted writes, last modified more than ``older_than`` s ago."""
+        found = []
+        for name in self.names():
+            if name.startswith(TEMP_PREFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    if self.age_seconds_raw(name) > older_than:
+                        found.append(name)
+        return found
+
+    def age_seconds_raw(self, name: str) -> float:
+        """Like :meth:`age_seconds` for a name that need not pass validation (temp files)."""
+        return time.time() - (self.root / Path(name).name).stat().st_mtime
+
+    def remove_raw(self, name: str) -> bool:
+        """Remove a file directly in the directory found by :meth:`leftovers`."""
+        try:
+            (self.root / Path(name).name).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    # -- locking -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, name: str, *, timeout: float) -> Iterator[None]:
+        """Hold the inter-process lock file ``name`` for the block.
+
+        Raises:
+            LockTimeoutError: The lock was not acquired within ``timeout`` seconds.
+        """
+        path = self.path(name)
+        self._ensure_dir(path.parent)
+        lock = filelock.FileLock(path, timeout=timeout)
+        try:
+            lock.acquire()
+        except filelock.Timeout as exc:
+            raise LockTimeoutError(path, timeout) from exc
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+def _last_byte(path: Path) -> bytes:
+    with path.open("rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1)
