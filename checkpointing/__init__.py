@@ -6,4 +6,8 @@ module.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from checkpointing._config import ConfigError
+from checkpointing._runs import RunNotFoundError
+from checkpointing._stage import Stage, StageState
+
+__all__: list[str] = ["ConfigError", "RunNotFoundError", "Stage", "StageState"]

@@ -1,0 +1,330 @@
+"""``Stage``: the with-statement around one step of a pipeline.
+
+A stage is created by :meth:`checkpointing.Pipeline.stage` and entered exactly once, with
+``with`` or ``async with``. Entering sets the logging context (``pipeline_id`` and ``stage``
+stamped on every record), restores the stage from its checkpoint when the run is resumed, and
+logs ``stage_start``; leaving logs ``stage_complete`` and ``performance_metric`` or, when the block
+raised, ``stage_error`` before the exception propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    import pandas as pd
+
+__all__ = ["Stage", "StageState"]
+
+
+class StageState(enum.Enum):
+    """The life cycle of a :class:`Stage`: ``PENDING → RUNNING → DONE | FAILED``.
+
+    A stage leaves ``PENDING`` once, when it is entered; entering it again in any other state
+    raises ``RuntimeError``.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class _StageHost(Protocol):
+    """What a stage needs from its pipeline (implemented by ``Pipeline``)."""
+
+    @property
+    def pipeline_id(self) -> str: ...
+
+    def _stage_entered(self, stage: Stage) -> Any: ...
+
+    def _stage_started(self, stage: Stage) -> None: ...
+
+    def _stage_completed(self, stage: Stage) -> None: ...
+
+    def _stage_failed(self, stage: Stage, error: BaseException) -> None: ...
+
+    def _stage_exited(self, stage: Stage, context: Any) -> None: ...
+
+    def _save(self, stage: Stage, data: pd.DataFrame, metadata: dict[str, Any]) -> str | None: ...
+
+    def _data_quality(self, stage: Stage, metrics: dict[str, Any]) -> None: ...
+
+
+_current_stage: ContextVar[Stage | None] = ContextVar("checkpointing_current_stage", default=None)
+
+
+class Stage:
+    """One stage of a pipeline run; use it as ``with pipeline.stage("name") as s:``.
+
+    A ``Stage`` is single-use: it is entered once (``with`` or ``async with``) and entering it a
+    second time raises ``RuntimeError``. Stages nest: a stage entered while another stage is
+    running in the same context (thread, asyncio task, or a thread started with a copy of that
+    context) is a child stage; its records carry the child's name, its events carry
+    ``parent_stage``, and the parent's context comes back when it exits.
+
+    The block never swallows an exception: the same exception object propagates after
+    ``stage_error`` was logged. A stage object may be used from the threads it starts, but is
+    entered and exited by one thread or task.
+    """
+
+    __slots__ = (
+        "_checkpoint_ids",
+        "_context",
+        "_cpu_seconds",
+        "_cpu_start",
+        "_data",
+        "_duration",
+        "_has_data",
+        "_host",
+        "_metadata",
+        "_parent",
+        "_reason",
+        "_restored_from",
+        "_rows",
+        "_start",
+        "_state",
+        "_token",
+        "name",
+    )
+
+    def __init__(self, host: _StageHost, name: str) -> None:
+        self._host = host
+        self.name = name
+        """The stage name (validated; it is part of checkpoint ids and event records)."""
+        self._state = StageState.PENDING
+        self._data: Any = None
+        self._has_data = False
+        self._rows: int | None = None
+        self._checkpoint_ids: list[str] = []
+        self._metadata: dict[str, Any] = {}
+        self._restored_from: str | None = None
+        self._reason = "new run"
+        self._parent: Stage | None = None
+        self._token: Token[Stage | None] | None = None
+        self._context: Any = None
+        self._start = 0.0
+        self._cpu_start = 0.0
+        self._duration: float | None = None
+        self._cpu_seconds: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<Stage {self.name!r} {self._state.value} of {self._host.pipeline_id!r}>"
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Stage:
+        self._begin()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._end(exc)
+
+    async def __aenter__(self) -> Stage:
+        self._begin()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._end(exc)
+
+    def _begin(self) -> None:
+        if self._state is not StageState.PENDING:
+            msg = (
+                f"stage {self.name!r} was already entered (it is {self._state.value}); "
+                "a Stage is single-use: create a new one with pipeline.stage(name)"
+            )
+            raise RuntimeError(msg)
+        self._context = self._host._stage_entered(self)
+        self._state = StageState.RUNNING
+        self._parent = _current_stage.get()
+        self._token = _current_stage.set(self)
+        self._start = time.perf_counter()
+        self._cpu_start = time.thread_time()
+        try:
+            self._host._stage_started(self)
+        except BaseException as error:
+            self._end(error)
+            raise
+
+    def _end(self, error: BaseException | None) -> None:
+        self._duration = time.perf_counter() - self._start
+        self._cpu_seconds = time.thread_time() - self._cpu_start
+        try:
+            if error is None:
+                self._state = StageState.DONE
+                self._host._stage_completed(self)
+            else:
+                self._state = StageState.FAILED
+                self._host._stage_failed(self, error)
+        finally:
+            token, self._token = self._token, None
+            if token is not None:
+                try:
+                    _current_stage.reset(token)
+                except ValueError:  # exited in another context than it was entered in
+                    _current_stage.set(self._parent)
+            self._host._stage_exited(self, self._context)
+            self._context = None
+
+    # -- what the block can use ---------------------------------------------------------------
+
+    @property
+    def state(self) -> StageState:
+        """Where the stage is in its life cycle."""
+        return self._state
+
+    @property
+    def restored(self) -> bool:
+        """True when this stage came back from a checkpoint of a resumed run.
+
+        When True, :attr:`data` holds the verified data and the block may skip its work.
+        """
+        return self._restored_from is not None
+
+    @property
+    def restored_from(self) -> str | None:
+        """The id of the checkpoint the stage was restored from, or ``None``."""
+        return self._restored_from
+
+    @property
+    def reason(self) -> str:
+        """Why the stage was restored or runs: ``"new run"`` in a fresh run; in a resumed run
+        ``"restored from checkpoint <id>"``, ``"no checkpoint"`` or
+        ``"checkpoint <id> failed verification: ..."``."""
+        return self._reason
+
+    @property
+    def parent(self) -> str | None:
+        """The name of the enclosing stage when this one is nested, else ``None``."""
+        return None if self._parent is None else self._parent.name
+
+    @property
+    def data(self) -> Any:
+        """The stage's latest checkpoint data: the restored frame, or the last one passed to
+        :meth:`checkpoint` in this block (also when checkpoints are disabled).
+
+        Raises:
+            RuntimeError: The stage was not restored and nothing was checkpointed yet.
+        """
+        if not self._has_data:
+            msg = (
+                f"stage {self.name!r} has no data: it was not restored ({self._reason}) and "
+                "s.checkpoint(df) was not called in this block"
+            )
+            raise RuntimeError(msg)
+        return self._data
+
+    @property
+    def rows(self) -> int | None:
+        """Rows of :attr:`data`, or ``None`` when there is none."""
+        return self._rows
+
+    @property
+    def checkpoint_ids(self) -> tuple[str, ...]:
+        """Ids of the checkpoints saved in this block, in order (empty when restored)."""
+        return tuple(self._checkpoint_ids)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """A copy of the metadata added with :meth:`add_metadata`."""
+        return dict(self._metadata)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Wall time of the block: elapsed so far while running, final once it ended,
+        ``None`` before it was entered."""
+        if self._state is StageState.PENDING:
+            return None
+        if self._duration is None:
+            return time.perf_counter() - self._start
+        return self._duration
+
+    @property
+    def cpu_seconds(self) -> float | None:
+        """CPU time of the thread that ran the block (``time.thread_time``), once it ended."""
+        return self._cpu_seconds
+
+    def checkpoint(self, data: pd.DataFrame, **metadata: Any) -> str | None:
+        """Save ``data`` as a verified checkpoint of this stage and log ``checkpoint_saved``.
+
+        The checkpoint is durable when this returns (see ``CheckpointManager.save_checkpoint``).
+        It is recorded in the run record when the stage completes, so a resumed run restores
+        only checkpoints of stages that completed. With checkpoints disabled nothing is
+        written, a ``checkpoint_skipped`` event is logged and ``None`` is returned; :attr:`data`
+        still returns ``data``.
+
+        Args:
+            data: The frame to save.
+            **metadata: JSON-serialisable values stored in the checkpoint's manifest.
+
+        Returns:
+            The checkpoint id, or ``None`` when checkpoints are disabled.
+
+        Raises:
+            RuntimeError: The stage is not running.
+            checkpointing.CheckpointError: The store failed (for example ``LockTimeoutError``).
+        """
+        self._require_running("checkpoint")
+        checkpoint_id = self._host._save(self, data, metadata)
+        if checkpoint_id is not None:
+            self._checkpoint_ids.append(checkpoint_id)
+        self._set_data(data)
+        return checkpoint_id
+
+    def data_quality(self, **metrics: Any) -> None:
+        """Log a ``data_quality_check`` event for this stage with ``metrics`` as metadata.
+
+        Raises:
+            RuntimeError: The stage is not running.
+        """
+        self._require_running("data_quality")
+        self._host._data_quality(self, metrics)
+
+    def add_metadata(self, **values: Any) -> None:
+        """Add JSON-serialisable values to the metadata of this stage's ``stage_complete``
+        (and ``stage_error``) event. Later values replace earlier ones with the same key; the
+        keys the stage sets itself (``duration_seconds``, ``rows``, ...) take precedence."""
+        self._metadata.update(values)
+
+    # -- used by the pipeline -----------------------------------------------------------------
+
+    def _set_data(self, data: Any) -> None:
+        self._data = data
+        self._has_data = True
+        try:
+            self._rows = len(data)
+        except TypeError:
+            self._rows = None
+
+    def _set_restored(self, checkpoint_id: str, data: Any, reason: str) -> None:
+        self._restored_from = checkpoint_id
+        self._reason = reason
+        self._set_data(data)
+
+    def _set_reason(self, reason: str) -> None:
+        self._reason = reason
+
+    def _require_running(self, what: str) -> None:
+        if self._state is not StageState.RUNNING:
+            msg = f"s.{what}() needs a running stage; stage {self.name!r} is {self._state.value}"
+            raise RuntimeError(msg)
+
+
+def current_stage() -> Stage | None:
+    """The innermost stage running in the current context, or ``None``."""
+    return _current_stage.get()
