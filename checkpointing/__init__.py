@@ -7,7 +7,17 @@ module.
 from __future__ import annotations
 
 from checkpointing._config import ConfigError
+from checkpointing._diff import CheckpointDiff, ColumnDiff, diff_checkpoints, diff_frames
 from checkpointing._runs import RunNotFoundError
 from checkpointing._stage import Stage, StageState
 
-__all__: list[str] = ["ConfigError", "RunNotFoundError", "Stage", "StageState"]
+__all__: list[str] = [
+    "CheckpointDiff",
+    "ColumnDiff",
+    "ConfigError",
+    "RunNotFoundError",
+    "Stage",
+    "StageState",
+    "diff_checkpoints",
+    "diff_frames",
+]
