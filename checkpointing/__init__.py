@@ -8,16 +8,32 @@ from __future__ import annotations
 
 from checkpointing._config import ConfigError
 from checkpointing._diff import CheckpointDiff, ColumnDiff, diff_checkpoints, diff_frames
+from checkpointing._errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    IntegrityError,
+    InvalidNameError,
+    LockTimeoutError,
+)
+from checkpointing._manager import CheckpointManager
+from checkpointing._names import validate_name
 from checkpointing._runs import RunNotFoundError
 from checkpointing._stage import Stage, StageState
 
 __all__: list[str] = [
     "CheckpointDiff",
+    "CheckpointError",
+    "CheckpointManager",
+    "CheckpointNotFoundError",
     "ColumnDiff",
     "ConfigError",
+    "IntegrityError",
+    "InvalidNameError",
+    "LockTimeoutError",
     "RunNotFoundError",
     "Stage",
     "StageState",
     "diff_checkpoints",
     "diff_frames",
+    "validate_name",
 ]

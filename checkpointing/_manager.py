@@ -1,0 +1,410 @@
+"""``CheckpointManager``: save, load, verify, list, delete and expire checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import socket
+import threading
+import time
+import zlib
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from checkpointing._codec import from_table, metadata_to_json, to_table
+from checkpointing._errors import CheckpointNotFoundError, IntegrityError
+from checkpointing._names import new_checkpoint_id, validate_name
+from checkpointing._registry import JOURNAL, LOCK, SNAPSHOT, Registry, entry_from_manifest
+from checkpointing._storage import TEMP_PREFIX, LocalStorage
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    import pandas as pd
+
+__all__ = ["CheckpointManager"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+DATA_SUFFIX = ".parquet"
+MANIFEST_SUFFIX = ".json"
+_REGISTRY_FILES = frozenset({SNAPSHOT, JOURNAL, LOCK})
+_HOST = socket.gethostname()
+_CODECS = ("snappy", "zstd", "gzip", "brotli", "lz4", "none")
+_DECODE_ERRORS = (pa.ArrowException, OSError, ValueError, KeyError, TypeError)
+
+
+class CheckpointManager:
+    """Verified, crash-safe Parquet checkpoints of pandas DataFrames in one directory.
+
+    Each checkpoint is ``<checkpoint_id>.parquet`` (plain Parquet) plus ``<checkpoint_id>.json``
+    (its manifest, the state), indexed by a registry. Every file is written to a temporary file,
+    fsync'd and renamed, and the manifest only after the data, so a checkpoint is visible only
+    once complete and durable. Any number of threads and processes may share a directory; the
+    registry is guarded by a file lock.
+
+    Args:
+        checkpoint_dir: The directory, created on the first write.
+        compression: Parquet codec: ``"snappy"`` (default), ``"zstd"``, ``"gzip"``, ``"brotli"``,
+            ``"lz4"`` or ``"none"``.
+        lock_timeout: Seconds to wait for the registry lock before ``LockTimeoutError``.
+
+    Raises:
+        ValueError: ``compression`` is unknown or not available in this pyarrow.
+    """
+
+    def __init__(
+        self,
+        checkpoint_dir: str | os.PathLike[str] = "data/checkpoints",
+        *,
+        compression: str = "snappy",
+        lock_timeout: float = 60.0,
+    ) -> None:
+        if compression not in _CODECS or (
+            compression != "none" and not pa.Codec.is_available(cast("Any", compression))
+        ):
+            raise ValueError(
+                f"unknown or unavailable Parquet compression {compression!r}; "
+                f"choose one of {', '.join(_CODECS)}"
+            )
+        self._storage = LocalStorage(checkpoint_dir)
+        self._compression = compression
+        self._registry = Registry(
+            self._storage, lock_timeout=lock_timeout, scan_manifests=self._scan_manifests
+        )
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """The checkpoint directory."""
+        return self._storage.root
+
+    @property
+    def storage(self) -> LocalStorage:
+        """The storage layer (atomic file writes) of this directory, for run records and tools."""
+        return self._storage
+
+    # -- save --------------------------------------------------------------------------------
+
+    def save_checkpoint(
+        self,
+        pipeline_id: str,
+        stage: str,
+        data: pd.DataFrame | pa.Table,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        """Save ``data`` durably as a new checkpoint and return its id.
+
+        When this returns, the data file and the manifest are fsync'd and renamed into place and
+        the registry lists the checkpoint. Nothing is written when an argument is rejected.
+
+        Args:
+            pipeline_id: Pipeline the checkpoint belongs to (see :func:`validate_name`).
+            stage: Stage name (same rules).
+            data: A DataFrame (round-trips exactly) or a pyarrow Table.
+            metadata: JSON-convertible dict stored in the manifest (conversion rules in
+                docs/checkpointing.md).
+
+        Returns:
+            ``{pipeline_id}_{stage}_{YYYYmmddTHHMMSSffffffZ}_{8 hex}``, unique across processes.
+
+        Raises:
+            InvalidNameError: A name is invalid.
+            TypeError: ``data`` or ``metadata`` cannot be stored faithfully.
+            LockTimeoutError: The registry lock was not acquired in time.
+            OSError: The filesystem failed (nothing partial stays visible).
+        """
+        checkpoint_id, when = new_checkpoint_id(pipeline_id, stage)
+        table, columns = to_table(data)
+        meta = metadata_to_json(metadata)
+        started = time.perf_counter()
+        data_file = checkpoint_id + DATA_SUFFIX
+        with self._storage.atomic_writer(data_file) as out:
+            pq.write_table(table, cast("Any", out), compression=cast("Any", self._compression))
+        written = out.result
+        assert written is not None
+        manifest: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "checkpoint_id": checkpoint_id,
+            "pipeline_id": pipeline_id,
+            "stage": stage,
+            "timestamp": when.isoformat(),
+            "data_file": data_file,
+            "data_hash": written.sha256,
+            "data_size": written.size,
+            "data_crc32": written.crc32,
+            "compression": self._compression,
+            "rows": table.num_rows,
+            "columns": columns,
+            "metadata": meta,
+            "host": _HOST,
+            "pid": os.getpid(),
+        }
+        self._storage.write_json_atomic(checkpoint_id + MANIFEST_SUFFIX, manifest)
+        self._registry.add(entry_from_manifest(manifest))
+        logger.info(
+            "saved checkpoint %s (%d rows, %d bytes) in %.1f ms",
+            checkpoint_id,
+            table.num_rows,
+            written.size,
+            (time.perf_counter() - started) * 1e3,
+        )
+        return checkpoint_id
+
+    # -- read --------------------------------------------------------------------------------
+
+    def get_state(self, checkpoint_id: str) -> dict[str, Any]:
+        """The manifest (state) of a checkpoint, without reading its data.
+
+        Raises:
+            CheckpointNotFoundError: No such checkpoint.
+            InvalidNameError: ``checkpoint_id`` cannot be a checkpoint id.
+            IntegrityError: The manifest is unreadable.
+        """
+        validate_name(checkpoint_id, what="checkpoint_id")
+        name = checkpoint_id + MANIFEST_SUFFIX
+        try:
+            state = self._storage.read_json(name)
+        except FileNotFoundError:
+            raise CheckpointNotFoundError(checkpoint_id) from None
+        except ValueError as exc:
+            raise IntegrityError(
+                checkpoint_id, self._storage.path(name), "manifest is not valid JSON"
+            ) from exc
+        if not isinstance(state, dict) or state.get("checkpoint_id") != checkpoint_id:
+            raise IntegrityError(
+                checkpoint_id, self._storage.path(name), "manifest does not describe this id"
+            )
+        return state
+
+    def load_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
+        """Load a checkpoint, verifying its size and whole-file checksum on the way.
+
+        Returns:
+            ``{"data": DataFrame, "state": manifest dict}``.
+
+        Raises:
+            CheckpointNotFoundError: No such checkpoint.
+            IntegrityError: The data file is missing, truncated, altered or unreadable; wrong
+                data is never returned.
+        """
+        state = self.get_state(checkpoint_id)
+        with self._reading(checkpoint_id, state) as buffer:
+            crc: list[int] = []
+            checker = threading.Thread(target=lambda: crc.append(zlib.crc32(memoryview(buffer))))
+            checker.start()
+            try:
+                table = pq.read_table(pa.BufferReader(buffer))
+                data = from_table(table)
+            finally:
+                checker.join()
+            if crc[0] != state.get("data_crc32"):
+                raise IntegrityError(checkpoint_id, self._data_path(state), "checksum mismatch")
+        return {"data": data, "state": state}
+
+    def verify_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
+        """Check a checkpoint in full: SHA-256 of the data file, checksum, size and decoding.
+
+        Returns:
+            The state (manifest) of the checkpoint.
+
+        Raises:
+            CheckpointNotFoundError: No such checkpoint.
+            IntegrityError: Anything does not match or cannot be read.
+        """
+        state = self.get_state(checkpoint_id)
+        with self._reading(checkpoint_id, state) as buffer:
+            view = memoryview(buffer)
+            if hashlib.sha256(view).hexdigest() != state.get("data_hash"):
+                raise IntegrityError(checkpoint_id, self._data_path(state), "SHA-256 mismatch")
+            if zlib.crc32(view) != state.get("data_crc32"):
+                raise IntegrityError(checkpoint_id, self._data_path(state), "checksum mismatch")
+            from_table(pq.read_table(pa.BufferReader(buffer)))
+        return state
+
+    def _data_path(self, state: dict[str, Any]) -> Path:
+        return self._storage.path(str(state.get("data_file")))
+
+    @contextlib.contextmanager
+    def _reading(self, checkpoint_id: str, state: dict[str, Any]) -> Iterator[pa.Buffer]:
+        """Map the data file; translate every read/decode failure into IntegrityError."""
+        data_file = state.get("data_file")
+        if data_file != checkpoint_id + DATA_SUFFIX:
+            raise IntegrityError(checkpoint_id, str(data_file), "manifest names another data file")
+        path = self._storage.path(data_file)
+        try:
+            buffer = self._storage.map(data_file)
+        except FileNotFoundError:
+            raise IntegrityError(checkpoint_id, path, "data file is missing") from None
+        if buffer.size != state.get("data_size"):
+            raise IntegrityError(
+                checkpoint_id,
+                path,
+                f"size is {buffer.size} bytes, the manifest says {state.get('data_size')}",
+            )
+        try:
+            yield buffer
+        except _DECODE_ERRORS as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise IntegrityError(checkpoint_id, path, f"unreadable Parquet: {exc}") from exc
+
+    # -- query -------------------------------------------------------------------------------
+
+    def list_checkpoints(
+        self, pipeline_id: str | None = None, *, stage: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Registered checkpoints, newest first, optionally of one pipeline and/or stage.
+
+        Each dict holds checkpoint_id, pipeline_id, stage, timestamp, rows, data_hash,
+        data_size and data_file.
+        """
+        entries = [
+            e
+            for e in self._registry.entries().values()
+            if (pipeline_id is None or e.get("pipeline_id") == pipeline_id)
+            and (stage is None or e.get("stage") == stage)
+        ]
+        entries.sort(key=lambda e: (e.get("timestamp") or "", e["checkpoint_id"]), reverse=True)
+        return entries
+
+    def get_latest_checkpoint(self, pipeline_id: str, stage: str | None = None) -> str | None:
+        """The id of the newest checkpoint of ``pipeline_id`` (and ``stage``), or None."""
+        found = self.list_checkpoints(pipeline_id, stage=stage)
+        return str(found[0]["checkpoint_id"]) if found else None
+
+    def get_pipeline_progress(self, pipeline_id: str) -> dict[str, Any]:
+        """Progress of a pipeline from its checkpoints.
+
+        Returns:
+            ``pipeline_id``; ``completed_stages`` (stages with a checkpoint, in order of first
+            completion); ``total_checkpoints``; ``latest_checkpoint`` (id or None) and
+            ``latest_timestamp``.
+        """
+        found = self.list_checkpoints(pipeline_id)
+        stages: list[str] = []
+        for entry in reversed(found):
+            if entry["stage"] not in stages:
+                stages.append(entry["stage"])
+        return {
+            "pipeline_id": pipeline_id,
+            "completed_stages": stages,
+            "total_checkpoints": len(found),
+            "latest_checkpoint": found[0]["checkpoint_id"] if found else None,
+            "latest_timestamp": found[0]["timestamp"] if found else None,
+        }
+
+    # -- delete and expire -------------------------------------------------------------------
+
+    def delete_checkpoint(self, checkpoint_id: str) -> bool:
+        """Delete a checkpoint: manifest first (it disappears at once), registry entry, data.
+
+        Returns:
+            True if this call deleted it, False if there was no such checkpoint.
+        """
+        validate_name(checkpoint_id, what="checkpoint_id")
+        removed = self._storage.remove(checkpoint_id + MANIFEST_SUFFIX)
+        if removed:
+            self._registry.delete([checkpoint_id])
+            self._storage.remove(checkpoint_id + DATA_SUFFIX)
+            logger.info("deleted checkpoint %s", checkpoint_id)
+        return removed
+
+    def cleanup_old_checkpoints(
+        self, retention_days: float = 7, *, grace_seconds: float = 600.0
+    ) -> int:
+        """Delete checkpoints older than ``retention_days`` (by their own timestamp) and leftovers.
+
+        Leftovers are temporary files of interrupted writes and data files without a manifest,
+        both once older than ``grace_seconds`` (so saves in progress in other processes are left
+        alone), manifests whose data file is gone, and registry entries without a manifest.
+        Safe while other processes save.
+
+        Args:
+            retention_days: Age limit; fractional days are fine.
+            grace_seconds: Minimum age of a leftover file before it is removed.
+
+        Returns:
+            How many checkpoints were deleted for their age.
+        """
+        if retention_days < 0:
+            raise ValueError("retention_days must not be negative")
+        cutoff = (datetime.now(UTC) - timedelta(days=retention_days)).isoformat()
+        entries = self._registry.entries()
+        deleted = 0
+        for cid, entry in entries.items():
+            if (entry.get("timestamp") or "") < cutoff and self.delete_checkpoint(cid):
+                deleted += 1
+        self._remove_leftovers(entries, grace_seconds)
+        if deleted:
+            logger.info("deleted %d checkpoint(s) older than %g day(s)", deleted, retention_days)
+        return deleted
+
+    def _remove_leftovers(self, entries: dict[str, Any], grace_seconds: float) -> None:
+        storage = self._storage
+        names = set(storage.names())
+        removed: list[str] = list(storage.leftovers(older_than=grace_seconds))
+        for name in removed:
+            storage.remove_raw(name)
+        stems_with_manifest = set()
+        for name in names:
+            if name in _REGISTRY_FILES or name.startswith(TEMP_PREFIX):
+                continue
+            stem, suffix = os.path.splitext(name)  # noqa: PTH122 - a bare file name
+            if suffix == MANIFEST_SUFFIX:
+                stems_with_manifest.add(stem)
+                if not storage.exists(stem + DATA_SUFFIX) and storage.remove(name):
+                    self._registry.delete([stem])
+                    removed.append(name)
+            elif suffix == DATA_SUFFIX and stem + MANIFEST_SUFFIX not in names:
+                with contextlib.suppress(FileNotFoundError):
+                    if not storage.exists(stem + MANIFEST_SUFFIX) and (
+                        storage.age_seconds(name) > grace_seconds
+                    ):
+                        storage.remove(name)
+                        removed.append(name)
+        stale = [
+            cid
+            for cid in entries
+            if cid not in stems_with_manifest and not storage.exists(cid + MANIFEST_SUFFIX)
+        ]
+        missing = [
+            stem
+            for stem in stems_with_manifest
+            if stem not in entries and storage.exists(stem + MANIFEST_SUFFIX)
+        ]
+        self._registry.delete(stale)
+        for stem in missing:
+            with contextlib.suppress(CheckpointNotFoundError, IntegrityError):
+                self._registry.add(entry_from_manifest(self.get_state(stem)))
+        if removed or stale or missing:
+            logger.info(
+                "cleanup removed %d leftover file(s), %d stale registry entr(ies), "
+                "re-indexed %d checkpoint(s)",
+                len(removed),
+                len(stale),
+                len(missing),
+            )
+
+    def rebuild_registry(self) -> int:
+        """Rebuild the registry from the manifests (the source of truth); return the count."""
+        count = self._registry.rebuild()
+        logger.info("rebuilt checkpoint registry with %d entries", count)
+        return count
+
+    def _scan_manifests(self) -> Iterator[dict[str, Any]]:
+        for name in self._storage.names():
+            if name in _REGISTRY_FILES or name.startswith(TEMP_PREFIX):
+                continue
+            if not name.endswith(MANIFEST_SUFFIX):
+                continue
+            try:
+                yield self.get_state(name[: -len(MANIFEST_SUFFIX)])
+            except (CheckpointNotFoundError, IntegrityError, ValueError):
+                logger.warning("skipping unreadable manifest %s", name)
