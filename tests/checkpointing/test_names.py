@@ -1,0 +1,66 @@
+"""Name validation and checkpoint id generation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from checkpointing import InvalidNameError, validate_name
+from checkpointing._names import new_checkpoint_id
+
+BAD_NAMES = {
+    "not a str": 123,
+    "empty": "",
+    "too long": "x" * 201,
+    "slash": "a/b",
+    "backslash": "a\\b",
+    "nul": "a\x00b",
+    "control": "a\nb",
+    "format char": "a\u200bb",
+    "dot": ".",
+    "dotdot": "..",
+    "inner dotdot": "a..b",
+    "leading dot": ".hidden",
+    "leading dash": "-rf",
+    "leading space": " a",
+    "trailing space": "a ",
+}
+
+
+@pytest.mark.parametrize("value", BAD_NAMES.values(), ids=BAD_NAMES.keys())
+def test_bad_names_are_rejected(value):
+    with pytest.raises(InvalidNameError) as info:
+        validate_name(value, what="stage")
+    assert isinstance(info.value, ValueError)
+    assert "stage" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["etl", "a.b", "x" * 200, "données_2024", "a-b c"])
+def test_good_names_pass_unchanged(value):
+    assert validate_name(value) == value
+
+
+def test_id_has_pipeline_stage_timestamp_and_suffix():
+    checkpoint_id, when = new_checkpoint_id("etl", "extract")
+    assert re.fullmatch(r"etl_extract_\d{8}T\d{12}Z_[0-9a-f]{8}", checkpoint_id)
+    assert when.strftime("%Y%m%dT%H%M%S%fZ") in checkpoint_id
+    assert when.utcoffset() is not None
+
+
+def test_ids_are_unique_and_sort_by_time():
+    ids = [new_checkpoint_id("etl", "s")[0] for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    stamps = [i.split("_")[2] for i in ids]
+    assert stamps == sorted(stamps)
+    assert len(set(stamps)) == len(stamps)
+
+
+def test_too_long_together_is_rejected():
+    with pytest.raises(InvalidNameError, match="together are too long"):
+        new_checkpoint_id("p" * 150, "s" * 150)
+
+
+def test_multibyte_names_are_measured_in_bytes():
+    with pytest.raises(InvalidNameError, match="too long"):
+        new_checkpoint_id("é" * 100, "s")
