@@ -229,7 +229,11 @@ class CheckpointDiff:
                 sum(c.dtype_b is not None for c in self.columns),
             ),
         ):
-            where = "  ".join(f"{k} {v}" for k, v in info.items() if k in ("stage", "pipeline_id"))
+            where = "  ".join(
+                f"{label} {info[key]}"
+                for key, label in (("stage", "stage"), ("pipeline_id", "pipeline"))
+                if info.get(key) is not None
+            )
             parts = [side, cid, where, f"({rows:,} rows x {ncols} columns)"]
             lines.append("  ".join(p for p in parts if p))
         lines.append("")
@@ -347,7 +351,8 @@ def _match(
     """Positions of the matched rows in A and B (``None``: all rows, same order) and the
     labels found only in A and only in B."""
     if a.index.equals(b.index):
-        return "index", None, None, a.index[:0], b.index[:0]
+        by: Literal["index", "position"] = "index" if a.index.is_unique else "position"
+        return by, None, None, a.index[:0], b.index[:0]
     if a.index.is_unique and b.index.is_unique:
         pos_b_of_a = b.index.get_indexer(a.index)
         in_both = pos_b_of_a >= 0
