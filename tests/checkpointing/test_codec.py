@@ -59,9 +59,9 @@ FRAMES = {
         {"c": pd.Categorical(["x", "y", "x"], categories=["y", "x"], ordered=True)}
     ),
     "tz datetime": pd.DataFrame(
-        {"d": pd.to_datetime(["2024-01-01", None]).tz_localize("Europe/Paris")}
+        {"d": pd.to_datetime(["2024-01-01", "NaT"]).tz_localize("Europe/Paris")}
     ),
-    "naive datetime": pd.DataFrame({"d": pd.to_datetime(["2024-01-01 12:00", None])}),
+    "naive datetime": pd.DataFrame({"d": pd.to_datetime(["2024-01-01 12:00", "NaT"])}),
     "timedelta": pd.DataFrame({"t": pd.to_timedelta([1, None], unit="s")}),
 }
 
@@ -162,7 +162,7 @@ class Opaque:
 
 
 def _cycle():
-    d = {}
+    d: dict[str, object] = {}
     d["self"] = d
     return d
 
