@@ -6,4 +6,35 @@ module.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from logging_ext._context import ContextFilter, current_context, log_context
+from logging_ext._errors import InvalidHandlerArgumentError, LoggingExtError
+from logging_ext._formatter import JsonFormatter, iso_timestamp
+from logging_ext._handlers import (
+    ProcessSafeRotatingFileHandler,
+    ProcessSafeTimedRotatingFileHandler,
+)
+from logging_ext._jsonsafe import dumps_strict, json_default, to_jsonable
+from logging_ext._logger import PipelineLogger
+from logging_ext._query import event_files, read_events, summarize_events
+from logging_ext._retention import cleanup_old_logs, rotated_log_files
+
+__all__ = [
+    "ContextFilter",
+    "InvalidHandlerArgumentError",
+    "JsonFormatter",
+    "LoggingExtError",
+    "PipelineLogger",
+    "ProcessSafeRotatingFileHandler",
+    "ProcessSafeTimedRotatingFileHandler",
+    "cleanup_old_logs",
+    "current_context",
+    "dumps_strict",
+    "event_files",
+    "iso_timestamp",
+    "json_default",
+    "log_context",
+    "read_events",
+    "rotated_log_files",
+    "summarize_events",
+    "to_jsonable",
+]
