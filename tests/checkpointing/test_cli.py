@@ -1,0 +1,114 @@
+"""python -m checkpointing: every subcommand, human and --json output, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from checkpointing import CheckpointManager
+from checkpointing.__main__ import main
+
+
+@pytest.fixture
+def store(tmp_path):
+    manager = CheckpointManager(tmp_path)
+    ids = [
+        manager.save_checkpoint("etl", stage, pd.DataFrame({"a": [1, 2]}))
+        for stage in ("extract", "transform")
+    ]
+    return manager, ids
+
+
+def run(capsys, *argv):
+    code = main([*argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_table_is_aligned(store, capsys):
+    manager, ids = store
+    code, out, _ = run(capsys, "--dir", str(manager.checkpoint_dir), "list")
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[0].split() == ["CHECKPOINT_ID", "STAGE", "TIMESTAMP", "ROWS", "DATA_SIZE"]
+    assert [line.split()[0] for line in lines[1:]] == ids[::-1]
+    assert len({line.index("  " + line.split()[1]) for line in lines}) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "check"),
+    [
+        (["list"], lambda obj, ids: [e["checkpoint_id"] for e in obj] == ids[::-1]),
+        (["list", "--pipeline", "none"], lambda obj, ids: obj == []),
+        (["progress", "etl"], lambda obj, ids: obj["completed_stages"] == ["extract", "transform"]),
+        (["verify"], lambda obj, ids: obj["checked"] == 2 and obj["bad"] == []),
+        (["rebuild"], lambda obj, ids: obj == {"entries": 2}),
+        (["cleanup", "--retention-days", "1"], lambda obj, ids: obj == {"deleted": 0}),
+    ],
+)
+def test_json_output(store, capsys, argv, check):
+    manager, ids = store
+    code, out, _ = run(capsys, "--dir", str(manager.checkpoint_dir), *argv[:1], "--json", *argv[1:])
+    assert code == 0
+    assert check(json.loads(out), ids)
+
+
+def test_show(store, capsys):
+    manager, ids = store
+    code, out, _ = run(capsys, "--dir", str(manager.checkpoint_dir), "show", "--json", ids[0])
+    assert code == 0 and json.loads(out) == manager.get_state(ids[0])
+    code, out, _ = run(capsys, "--dir", str(manager.checkpoint_dir), "show", ids[0])
+    assert code == 0 and "data_hash" in out
+
+
+def test_verify_reports_the_bad_ones(store, capsys):
+    manager, ids = store
+    path = manager.checkpoint_dir / f"{ids[0]}.parquet"
+    path.write_bytes(path.read_bytes()[:-10])
+    code, out, _ = run(capsys, "--dir", str(manager.checkpoint_dir), "verify")
+    assert code == 1
+    assert f"BAD  {ids[0]}" in out
+    assert f"ok   {ids[1]}" in out
+    assert "1 ok, 1 bad" in out
+
+
+def test_delete(store, capsys):
+    manager, ids = store
+    code, out, _ = run(capsys, "--dir", str(manager.checkpoint_dir), "delete", ids[0])
+    assert code == 0 and ids[0] in out
+    code, _, err = run(capsys, "--dir", str(manager.checkpoint_dir), "delete", ids[0])
+    assert code == 1 and err.startswith("error: ") and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["show", "etl_x_1"], ["show", "../x"], ["verify", "etl_x_1"]])
+def test_errors_are_one_line_on_stderr(store, capsys, argv):
+    manager, _ = store
+    code, out, err = run(capsys, "--dir", str(manager.checkpoint_dir), *argv)
+    assert code == 1
+    assert "Traceback" not in err
+    assert len((err or out).strip().splitlines()) >= 1
+
+
+def test_real_subprocess(store):
+    manager, ids = store
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "checkpointing",
+            "--dir",
+            str(manager.checkpoint_dir),
+            "list",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [e["checkpoint_id"] for e in json.loads(proc.stdout)] == ids[::-1]

@@ -1,0 +1,80 @@
+"""LocalStorage: atomic writes, hashing while writing, JSON helpers, confinement, leftovers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zlib
+
+import pytest
+
+from checkpointing import InvalidNameError
+from checkpointing._storage import LocalStorage
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return LocalStorage(tmp_path / "root")
+
+
+def test_atomic_writer_hashes_what_it_writes(storage):
+    payload = [os.urandom(n) for n in (10, 3 << 20, 7, 1 << 20)]
+    with storage.atomic_writer("x.bin") as out:
+        for chunk in payload:
+            out.write(chunk)
+    data = b"".join(payload)
+    assert storage.read_bytes("x.bin") == data
+    assert out.result is not None
+    assert out.result.sha256 == hashlib.sha256(data).hexdigest()
+    assert out.result.crc32 == zlib.crc32(data)
+    assert out.result.size == len(data)
+    assert storage.names() == ["x.bin"]
+
+
+def test_failed_write_leaves_nothing(storage):
+    with pytest.raises(RuntimeError), storage.atomic_writer("x.bin") as out:
+        out.write(b"partial")
+        raise RuntimeError("encoder failed")
+    assert storage.names() == []
+
+
+def test_json_round_trip_in_a_subdirectory(storage):
+    storage.write_json_atomic("runs/etl.json", {"a": [1, "é"]})
+    assert storage.read_json("runs/etl.json") == {"a": [1, "é"]}
+    assert storage.names("runs") == ["etl.json"]
+    storage.write_json_atomic("runs/etl.json", {"a": 2})
+    assert storage.read_json("runs/etl.json") == {"a": 2}
+
+
+def test_json_is_strict(storage):
+    with pytest.raises(ValueError, match="JSON"):
+        storage.write_json_atomic("x.json", {"a": float("nan")})
+    assert storage.names() == []
+
+
+def test_missing_file_is_file_not_found(storage):
+    with pytest.raises(FileNotFoundError):
+        storage.read_json("nope.json")
+
+
+@pytest.mark.parametrize("name", ["../x.json", "runs/../../x", "/etc/passwd", "a//b", ".hidden"])
+def test_names_cannot_escape_the_directory(storage, name):
+    with pytest.raises(InvalidNameError):
+        storage.write_json_atomic(name, {})
+
+
+def test_leftovers_and_remove(storage):
+    storage.write_json_atomic("a.json", {})
+    (storage.root / ".tmp-a.json-0011223344556677").write_bytes(b"x")
+    assert storage.leftovers(older_than=-1) == [".tmp-a.json-0011223344556677"]
+    assert storage.leftovers(older_than=3600) == []
+    assert storage.remove("a.json") is True
+    assert storage.remove("a.json") is False
+
+
+def test_append_line_repairs_a_torn_tail(storage):
+    storage.append_line("j", b"one\n")
+    with (storage.root / "j").open("ab") as f:
+        f.write(b"tor")
+    storage.append_line("j", b"two\n")
+    assert storage.read_bytes("j").splitlines() == [b"one", b"tor", b"two"]
