@@ -1,0 +1,472 @@
+"""Run the example ETL job on market data: extract, validate, preprocess, store.
+
+Every stage is a ``with pipeline.stage(...)`` block with a verified checkpoint, so a failed run
+can be resumed where it stopped::
+
+    python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31
+    python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31 \\
+        --fail-at data_preprocessing          # exits 1 and prints the command that resumes
+    python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31 \\
+        --resume                               # restores the two finished stages, runs the rest
+
+Exit status: 0 on success, 1 when a stage fails, 2 for bad arguments, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:  # run as a file: make the sibling modules importable
+    sys.path.insert(0, str(_ROOT))
+
+from scripts.etl_stages import (  # noqa: E402
+    STAGES,
+    extract,
+    output_filename,
+    preprocess,
+    store,
+    validate,
+)
+from scripts.market_data import MarketDataError, parse_tickers, read_ohlcv_header  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from checkpointing import Pipeline, Stage
+
+__all__ = ["InjectedFailure", "main"]
+
+PIPELINE_NAME = "etl"
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class InjectedFailure(RuntimeError):
+    """The failure ``--fail-at STAGE`` raises inside that stage."""
+
+
+class _UsageError(Exception):
+    """The arguments cannot be honoured (exit status 2)."""
+
+
+# -- arguments -------------------------------------------------------------------------------
+
+
+def _ticker_list(text: str) -> list[str]:
+    try:
+        return parse_tickers(text)
+    except MarketDataError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _day(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _source(text: str) -> str:
+    if text == "synthetic" or (text.startswith("csv:") and len(text) > 4):
+        return text
+    raise argparse.ArgumentTypeError(f"expected 'synthetic' or 'csv:PATH', got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="run_etl_pipeline.py",
+        description="Extract, validate, preprocess and store daily OHLCV market data, with a "
+        "verified checkpoint after every stage and resume after a failure.",
+        epilog="exit status: 0 success, 1 a stage failed (resume with --resume), 2 bad arguments",
+    )
+    parser.add_argument(
+        "--tickers",
+        type=_ticker_list,
+        help="comma-separated symbols, e.g. AAPL,MSFT (required with the synthetic source; "
+        "with a CSV source, keeps only these)",
+    )
+    parser.add_argument("--start", type=_day, help="first day, YYYY-MM-DD")
+    parser.add_argument("--end", type=_day, help="last day, YYYY-MM-DD")
+    parser.add_argument(
+        "--source",
+        type=_source,
+        default="synthetic",
+        help="'synthetic' (built-in deterministic data, the default) or 'csv:PATH' (columns "
+        "date,ticker,open,high,low,close,volume)",
+    )
+    parser.add_argument("--checkpoint-dir", default="data/checkpoints", help="%(default)s")
+    parser.add_argument("--log-dir", default="logs", help="%(default)s")
+    parser.add_argument("--output-dir", default="data/processed", help="%(default)s")
+    parser.add_argument(
+        "--fail-at",
+        choices=STAGES,
+        metavar="STAGE",
+        help="inject a failure in STAGE: " + ", ".join(STAGES),
+    )
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="PIPELINE_ID",
+        help="continue the most recent unfinished run (or the run PIPELINE_ID)",
+    )
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="show log records and tracebacks"
+    )
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse and cross-check the arguments; exits with status 2 and a message when invalid."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.source == "synthetic":
+        missing = [f"--{n}" for n in ("tickers", "start", "end") if getattr(args, n) is None]
+        if missing:
+            parser.error(f"the synthetic source needs {', '.join(missing)}")
+    else:
+        try:
+            read_ohlcv_header(args.source[4:])
+        except MarketDataError as exc:
+            parser.error(str(exc))
+    if args.start is not None and args.end is not None and args.start > args.end:
+        parser.error(f"--start {args.start} is after --end {args.end}")
+    return args
+
+
+def resume_command(args: argparse.Namespace, pipeline_id: str) -> str:
+    """The shell command that continues run ``pipeline_id`` with the same arguments."""
+    python = Path(sys.executable)
+    try:
+        python = python.relative_to(Path.cwd())
+    except ValueError:
+        python = Path(python.name)
+    argv = [str(python), sys.argv[0] or "scripts/run_etl_pipeline.py"]
+    if args.tickers is not None:
+        argv += ["--tickers", ",".join(args.tickers)]
+    for flag in ("start", "end"):
+        if getattr(args, flag) is not None:
+            argv += [f"--{flag}", getattr(args, flag)]
+    defaults = build_parser().parse_args([])
+    for option in ("source", "checkpoint_dir", "log_dir", "output_dir"):
+        if getattr(args, option) != getattr(defaults, option):
+            argv += ["--" + option.replace("_", "-"), getattr(args, option)]
+    if args.verbose:
+        argv.append("--verbose")
+    return shlex.join([*argv, "--resume", pipeline_id])
+
+
+# -- progress on stderr ----------------------------------------------------------------------
+
+
+class Progress:
+    """Stage lines on stderr; on a terminal, a live line that moves (at most 10 redraws/s)."""
+
+    def __init__(self, stream: TextIO, *, live: bool) -> None:
+        self.stream = stream
+        self.live = live
+        self._prefix = ""
+        self._t0 = 0.0
+        self._last = 0.0
+        self._drawn = False
+
+    def start(self, index: int, name: str) -> None:
+        self._prefix = f"[{index}/{len(STAGES)}] {name:<19}"
+        self._t0 = self._last = time.perf_counter()
+        if self.live:
+            self._draw(f"{self._prefix} ...")
+
+    def update(self, done: int, total: int, unit: str) -> None:
+        now = time.perf_counter()
+        if not self.live or (now - self._last < 0.1 and done < total):
+            return
+        self._last = now
+        self._draw(
+            f"{self._prefix} {done:>{len(str(total))}}/{total} {unit}  {now - self._t0:.1f}s"
+        )
+
+    def callback(self, unit: str) -> Any:
+        return lambda done, total: self.update(done, total, unit)
+
+    def finish(self, status: str, detail: str) -> None:
+        elapsed = time.perf_counter() - self._t0
+        self._draw(f"{self._prefix} {status:<8} {elapsed:6.2f}s  {detail}".rstrip(), final=True)
+
+    def _draw(self, text: str, *, final: bool = False) -> None:
+        if self.live:
+            self.stream.write(f"\r\x1b[2K{text}")
+            if final:
+                self.stream.write("\n")
+            self._drawn = not final
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class StageResult:
+    """What the summary table shows for one stage."""
+
+    name: str
+    status: str = "not run"
+    duration: float | None = None
+    rows: int | None = None
+    checkpoint_id: str | None = None
+
+
+def _record(result: StageResult, s: Stage) -> None:
+    result.status = "restored" if s.restored else "ran"
+    result.duration = s.duration_seconds
+    result.rows = s.rows
+    result.checkpoint_id = s.restored_from if s.restored else (s.checkpoint_ids or [None])[-1]
+
+
+def _check_resumed_arguments(pipeline: Pipeline, params: dict[str, Any]) -> None:
+    """Refuse to continue a run that was started with other data arguments."""
+    record = pipeline.record
+    manager = pipeline.manager
+    if not pipeline.resumed or record is None or manager is None:
+        return
+    ids = [i for e in record["stages"] if e.get("stage") == STAGES[0] for i in e["checkpoint_ids"]]
+    if not ids:
+        return
+    saved = manager.get_state(ids[-1]).get("metadata") or {}
+    differing = [k for k in params if k in saved and saved[k] != params[k]]
+    if differing:
+        was = ", ".join(f"{k}={saved[k]}" for k in differing)
+        msg = (
+            f"run {pipeline.pipeline_id} was started with {was}; resume it with the same arguments"
+        )
+        raise _UsageError(msg)
+
+
+def run(
+    args: argparse.Namespace,
+    results: list[StageResult],
+    progress: Progress,
+    facts: dict[str, Any],
+) -> None:
+    """Run the four stages; fills ``results`` and ``facts`` (pipeline id, current stage, ...).
+
+    Raises:
+        _UsageError: ``--resume`` names no run, or a run started with other data arguments.
+        Exception: whatever a stage raised (``InjectedFailure`` for ``--fail-at``).
+    """
+    from checkpointing import CheckpointError, Pipeline
+
+    try:
+        pipeline = Pipeline(
+            PIPELINE_NAME,
+            checkpoint_dir=args.checkpoint_dir,
+            log_dir=args.log_dir,
+            resume=args.resume is not False,
+            pipeline_id=args.resume if isinstance(args.resume, str) else None,
+            console=args.verbose,
+        )
+    except (CheckpointError, ValueError) as exc:
+        raise _UsageError(str(exc)) from exc
+    facts.update(pipeline_id=pipeline.pipeline_id, resumed=pipeline.resumed)
+    params = {
+        "tickers": args.tickers,
+        "start": args.start,
+        "end": args.end,
+        "source": args.source,
+    }
+    _check_resumed_arguments(pipeline, params)
+    by_name = {r.name: r for r in results}
+
+    def fail_here(name: str) -> None:
+        if args.fail_at == name:
+            msg = f"injected failure in {name} (--fail-at {name})"
+            raise InjectedFailure(msg)
+
+    def stage(index: int, name: str) -> Stage:
+        progress.start(index, name)
+        facts["current"] = name
+        facts["stage"] = pipeline.stage(name)
+        return facts["stage"]
+
+    with pipeline:
+        with stage(1, "data_extraction") as s:
+            if not s.restored:
+                raw = extract(
+                    args.source, args.tickers, args.start, args.end,
+                    progress=progress.callback("tickers"),
+                )  # fmt: skip
+                fail_here(s.name)
+                s.checkpoint(raw, **params)
+            raw = s.data
+        _finish_stage(by_name[s.name], s, progress)
+
+        with stage(2, "data_validation") as s:
+            if not s.restored:
+                flagged, metrics = validate(raw, progress=progress.callback("tickers"))
+                s.data_quality(**metrics)
+                s.add_metadata(data_quality=metrics)
+                fail_here(s.name)
+                s.checkpoint(flagged, **metrics)
+            flagged = s.data
+        facts["quality"] = _quality_line(pipeline, s)
+        _finish_stage(by_name[s.name], s, progress)
+
+        with stage(3, "data_preprocessing") as s:
+            if not s.restored:
+                processed = preprocess(flagged, progress=progress.callback("tickers"))
+                fail_here(s.name)
+                s.checkpoint(processed, filled=int(processed["was_filled"].sum()))
+            processed = s.data
+        _finish_stage(by_name[s.name], s, progress)
+
+        with stage(4, "data_storage") as s:
+            if not s.restored:
+                tickers = sorted(processed["ticker"].unique().tolist())
+                first = args.start or processed["date"].min().date().isoformat()
+                last = args.end or processed["date"].max().date().isoformat()
+                target = Path(args.output_dir) / output_filename(tickers, first, last)
+                fail_here(s.name)  # before writing: a failed run publishes nothing
+                written = store(processed, target)
+                s.checkpoint(written, output_path=str(target))
+            facts["output"] = _display_path(str(s.data["path"].iloc[0]))
+        _finish_stage(by_name[s.name], s, progress, rows=int(s.data["rows"].iloc[0]))
+        del facts["current"], facts["stage"]
+
+
+def _display_path(path: str) -> str:
+    """``path`` relative to the working directory when it lies inside it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def _finish_stage(
+    result: StageResult, s: Stage, progress: Progress, *, rows: int | None = None
+) -> None:
+    _record(result, s)
+    if rows is not None:  # data_storage checkpoints a one-row summary: show the rows written
+        result.rows = rows
+    progress.finish(result.status, "" if result.rows is None else f"{result.rows:,} rows")
+
+
+def _quality_line(pipeline: Pipeline, s: Stage) -> str:
+    metrics: dict[str, Any] = s.metadata.get("data_quality") or {}
+    if not metrics and s.restored_from and pipeline.manager is not None:
+        metrics = pipeline.manager.get_state(s.restored_from).get("metadata") or {}
+    labels = {
+        "missing_values": "missing values",
+        "outliers": "outliers",
+        "duplicate_dates": "duplicate dates",
+        "ohlc_violations": "OHLC violations",
+        "nonpositive_prices": "non-positive prices",
+        "missing_business_days": "missing business days",
+    }
+    found = [f"{metrics[k]:,} {label}" for k, label in labels.items() if metrics.get(k)]
+    return ", ".join(found) if found else "no issues found"
+
+
+def _summary(results: list[StageResult]) -> str:
+    header = ("stage", "status", "duration", "rows", "checkpoint")
+    rows = [header]
+    rows += [
+        (
+            r.name,
+            r.status,
+            "-" if r.duration is None else f"{r.duration:.2f}s",
+            "-" if r.rows is None else f"{r.rows:,}",
+            r.checkpoint_id or "-",
+        )
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    right = {2, 3}
+    return "\n".join(
+        "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job; returns the exit status (argument errors exit 2 from argparse)."""
+    args = parse_args(argv)
+    live = sys.stderr.isatty() and not args.verbose and os.environ.get("TERM") != "dumb"
+    progress = Progress(sys.stderr, live=live)
+    results = [StageResult(name) for name in STAGES]
+    t0 = time.perf_counter()
+    facts: dict[str, Any] = {}
+    try:
+        run(args, results, progress, facts)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _UsageError as exc:
+        print(f"run_etl_pipeline.py: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # a stage failed: report it in one line, point at --resume
+        return _report_failure(args, results, progress, facts, exc)
+    elapsed = time.perf_counter() - t0
+    verb = "resumed and completed" if facts["resumed"] else "completed"
+    print(f"Pipeline {facts['pipeline_id']} {verb} in {elapsed:.2f}s\n")
+    print(_summary(results))
+    print()
+    print(f"data quality  {facts.get('quality', '-')}")
+    print(f"output        {facts['output']}")
+    print(f"pipeline      {facts['pipeline_id']}")
+    _print_locations(args)
+    return 0
+
+
+def _print_locations(args: argparse.Namespace, stream: TextIO | None = None) -> None:
+    out = stream or sys.stdout
+    print(f"checkpoints   {args.checkpoint_dir}", file=out)
+    logs = Path(args.log_dir)
+    print(
+        f"logs          {logs / 'pipeline.log'}, {logs / 'events' / 'events.log'}, "
+        f"{logs / 'errors' / 'errors.log'}",
+        file=out,
+    )
+
+
+def _report_failure(
+    args: argparse.Namespace,
+    results: list[StageResult],
+    progress: Progress,
+    facts: dict[str, Any],
+    exc: Exception,
+) -> int:
+    failed = next((r for r in results if r.status == "not run"), None)
+    if failed is not None and "current" in facts:
+        failed.status = "failed"
+        failed.duration = facts["stage"].duration_seconds
+        progress.finish("failed", type(exc).__name__)
+    if args.verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    where = f"stage {facts['current']}" if "current" in facts else "the pipeline"
+    print(f"error: {where} failed: {type(exc).__name__}: {exc}\n", file=sys.stderr)
+    print(_summary(results), file=sys.stderr)
+    print(file=sys.stderr)
+    _print_locations(args, sys.stderr)
+    if "pipeline_id" in facts:
+        print(f"pipeline      {facts['pipeline_id']}", file=sys.stderr)
+        print(f"resume with   {resume_command(args, facts['pipeline_id'])}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
