@@ -6,6 +6,7 @@ module.
 
 from __future__ import annotations
 
+from logging_ext._cli import main
 from logging_ext._context import ContextFilter, current_context, log_context
 from logging_ext._errors import InvalidHandlerArgumentError, LoggingExtError
 from logging_ext._formatter import JsonFormatter, iso_timestamp
@@ -33,6 +34,7 @@ __all__ = [
     "iso_timestamp",
     "json_default",
     "log_context",
+    "main",
     "read_events",
     "rotated_log_files",
     "summarize_events",

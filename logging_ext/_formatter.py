@@ -150,10 +150,29 @@ class JsonFormatter(pjl_json.JsonFormatter):
         record: logging.LogRecord,
         message_dict: dict[str, Any],
     ) -> None:
-        """Put the timestamp first, then python-json-logger's fields and the record's extras."""
+        """Add the timestamp first, then python-json-logger's fields and the record's extras.
+
+        Same fields, order and renames as python-json-logger's ``add_fields``, computed with
+        fewer lookups (this runs for every record).
+        """
         if self._timestamp_key is not None:
             log_data[self._timestamp_key] = iso_timestamp(record.created)
-        super().add_fields(log_data, record, message_dict)
+        rename = self.rename_fields
+        for key, value in self.defaults.items():
+            log_data[rename.get(key, key)] = value
+        attributes = record.__dict__
+        for key in self._required_fields:
+            log_data[rename.get(key, key)] = attributes.get(key)
+        for data in (self.static_fields, message_dict):
+            for key, value in data.items():
+                log_data[rename.get(key, key)] = value
+        skip = self._skip_fields
+        for key, value in attributes.items():
+            if key not in skip and not key.startswith("_"):
+                log_data[rename.get(key, key)] = value
+        if self.rename_fields_keep_missing:
+            for renamed in rename.values():
+                log_data.setdefault(renamed, None)
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         """Serialise ``log_data`` to strict JSON (never ``NaN``); never raises."""

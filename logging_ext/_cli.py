@@ -1,0 +1,192 @@
+"""``python -m logging_ext``: read events, summaries and log files from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from logging_ext._query import read_events, summarize_events
+from logging_ext._retention import cleanup_old_logs
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main"]
+
+_FILES = {
+    "pipeline": Path("pipeline.log"),
+    "events": Path("events") / "events.log",
+    "errors": Path("errors") / "errors.log",
+}
+_EVENT_COLUMNS = ("timestamp", "event_type", "pipeline_id", "stage", "status", "metadata")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m logging_ext", description="Inspect a stagepoint log directory."
+    )
+    parser.add_argument("--log-dir", default="logs", type=Path, help="default: logs")
+    commands = parser.add_subparsers(dest="command", required=True)
+    events = commands.add_parser("events", help="list events, oldest first")
+    events.add_argument("--pipeline", help="only this pipeline id")
+    events.add_argument("--type", dest="event_type", help="only this event type")
+    events.add_argument("--hours", type=float, default=24.0, help="window (default 24; 0: all)")
+    events.add_argument("--json", action="store_true", help="one JSON object per line")
+    summary = commands.add_parser("summary", help="summarise one pipeline run")
+    summary.add_argument("pipeline_id")
+    summary.add_argument("--json", action="store_true", help="the summary as JSON")
+    tail = commands.add_parser("tail", help="print the last lines of a log file")
+    tail.add_argument("-n", type=int, default=10, help="number of lines (default 10)")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    tail.add_argument("--file", choices=sorted(_FILES), default="pipeline")
+    cleanup = commands.add_parser("cleanup", help="delete old rotated log files")
+    cleanup.add_argument("--retention-days", type=float, default=7.0, help="default 7")
+    return parser
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _events(args: argparse.Namespace) -> int:
+    since = time.time() - args.hours * 3600 if args.hours > 0 else None
+    found = read_events(
+        args.log_dir, pipeline_id=args.pipeline, event_type=args.event_type, since=since
+    )
+    if args.json:
+        for event in found:
+            print(json.dumps(event))
+    elif found:
+        print(_table(found, _EVENT_COLUMNS))
+    else:
+        print("no events")
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    summary = summarize_events(
+        args.pipeline_id, read_events(args.log_dir, pipeline_id=args.pipeline_id)
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    if summary["total_events"] == 0:
+        print(f"error: no events for pipeline {args.pipeline_id!r}", file=sys.stderr)
+        return 1
+    rows = [
+        ("pipeline", summary["pipeline_id"]),
+        ("status", summary["status"]),
+        ("started", summary["started_at"]),
+        ("finished", summary["finished_at"]),
+        ("duration", f"{summary['duration_seconds']:.3f} s"),
+        ("events", summary["total_events"]),
+        ("completed", ", ".join(map(str, summary["stages_completed"])) or "-"),
+        ("failed", ", ".join(map(str, summary["stages_failed"])) or "-"),
+        ("checkpoints", len(summary["checkpoints"])),
+        ("warnings", len(summary["warnings"])),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+    for error in summary["errors"]:
+        print(f"error in {error['stage']}: {error['error_type']}: {error['error']}")
+    return 0
+
+
+def _human(line: str) -> str:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    if "event_type" in record and "level" not in record:
+        return "  ".join(_cell(record.get(c)) for c in _EVENT_COLUMNS)
+    where = f"{_cell(record.get('pipeline_id'))}/{_cell(record.get('stage'))}"
+    text = f"{record.get('timestamp')} {record.get('level', '-'):<7} {where} "
+    text += f"{record.get('logger')}: {record.get('message')}"
+    if record.get("traceback"):
+        text += "\n" + str(record["traceback"])
+    return text
+
+
+def _tail(args: argparse.Namespace) -> int:
+    path = args.log_dir / _FILES[args.file]
+    if not path.exists():
+        print(f"error: {path} does not exist", file=sys.stderr)
+        return 1
+    with path.open("rb") as stream:
+        lines = stream.read().decode("utf-8", "replace").splitlines()
+        for line in lines[-args.n :] if args.n > 0 else []:
+            print(_human(line))
+        if not args.follow:
+            return 0
+        position = stream.tell()
+    return _follow(path, position)
+
+
+def _follow(path: Path, position: int) -> int:
+    identity = path.stat().st_ino
+    pending = b""
+    try:
+        while True:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                time.sleep(0.5)
+                continue
+            if st.st_ino != identity or st.st_size < position:
+                identity, position = st.st_ino, 0
+            if st.st_size > position:
+                with path.open("rb") as stream:
+                    stream.seek(position)
+                    chunk = stream.read()
+                    position = stream.tell()
+                *complete, pending = (pending + chunk).split(b"\n")
+                for line in complete:
+                    print(_human(line.decode("utf-8", "replace")), flush=True)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    deleted = cleanup_old_logs(args.log_dir, args.retention_days)
+    print(f"deleted {deleted} rotated log file(s)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    Commands: ``events [--pipeline ID] [--type T] [--hours H] [--json]``,
+    ``summary PIPELINE_ID [--json]``, ``tail [-n N] [-f] [--file pipeline|events|errors]`` and
+    ``cleanup [--retention-days N]``, all under ``[--log-dir DIR]`` (default ``logs``).
+    Errors print one line on stderr and give a non-zero status (2 for bad arguments).
+    """
+    args = _parser().parse_args(argv)
+    if not args.log_dir.is_dir():
+        print(f"error: log directory {str(args.log_dir)!r} does not exist", file=sys.stderr)
+        return 1
+    handlers = {"events": _events, "summary": _summary, "tail": _tail, "cleanup": _cleanup}
+    try:
+        return handlers[args.command](args)
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
