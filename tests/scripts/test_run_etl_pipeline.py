@@ -1,0 +1,206 @@
+"""The example ETL job end to end, as a user runs it: real processes in a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scripts.market_data import generate_ohlcv
+from scripts.run_etl_pipeline import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "run_etl_pipeline.py"
+DATA_ARGS = ["--tickers", "AAPL,MSFT", "--start", "2023-01-01", "--end", "2023-12-31"]
+OUTPUT = Path("data/processed/ohlcv_AAPL-MSFT_20230101_20231231.parquet")
+STAGES = ["data_extraction", "data_validation", "data_preprocessing", "data_storage"]
+
+
+def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _statuses(stdout: str) -> dict[str, str]:
+    """stage -> status, read from the summary table."""
+    rows = [line.split() for line in stdout.splitlines()]
+    return {row[0]: row[1] for row in rows if row and row[0] in STAGES}
+
+
+def _events(cwd: Path) -> list[dict]:
+    lines = (cwd / "logs" / "events" / "events.log").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame, str]:
+    cwd = tmp_path_factory.mktemp("uninterrupted")
+    done = _run(cwd, *DATA_ARGS)
+    assert done.returncode == 0, done.stderr
+    return cwd, pd.read_parquet(cwd / OUTPUT), done.stdout
+
+
+def test_uninterrupted_run_writes_the_output_and_a_summary(uninterrupted) -> None:
+    cwd, output, stdout = uninterrupted
+    assert _statuses(stdout) == dict.fromkeys(STAGES, "ran")
+    assert f"output        {OUTPUT}" in stdout
+    assert "checkpoints   data/checkpoints" in stdout
+    assert len(output) == 520
+    assert {"return_1d", "log_return", "ma_5", "ma_20", "was_filled", "is_outlier"} <= set(output)
+    assert output[["open", "high", "low", "close"]].notna().all().all()
+    assert len(list((cwd / "data" / "checkpoints").glob("*.parquet"))) == 4
+
+
+def test_validation_logs_data_quality_events(uninterrupted) -> None:
+    cwd, _, stdout = uninterrupted
+    events = _events(cwd)
+    quality = [e for e in events if e["event_type"] == "data_quality_check"]
+    assert len(quality) == 1
+    metrics = quality[0]["metadata"]
+    assert quality[0]["stage"] == "data_validation"
+    assert metrics["missing_values"] > 0 and metrics["outliers"] > 0
+    assert 0 < metrics["missing_rate"] < 0.01
+    complete = next(
+        e for e in events if e["event_type"] == "stage_complete" and e["stage"] == "data_validation"
+    )
+    assert complete["metadata"]["data_quality"] == metrics
+    assert f"{metrics['outliers']} outliers" in stdout
+
+
+def test_fail_then_resume_restores_finished_stages_and_matches_uninterrupted(
+    tmp_path: Path, uninterrupted
+) -> None:
+    _, expected, _ = uninterrupted
+    failed = _run(tmp_path, *DATA_ARGS, "--fail-at", "data_preprocessing")
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr
+    assert (
+        "error: stage data_preprocessing failed: InjectedFailure: injected failure in "
+        "data_preprocessing" in failed.stderr
+    )
+    assert _statuses(failed.stderr) == {
+        "data_extraction": "ran",
+        "data_validation": "ran",
+        "data_preprocessing": "failed",
+        "data_storage": "not",
+    }
+    assert not (tmp_path / OUTPUT).exists()
+    errors = [e for e in _events(tmp_path) if e["event_type"] == "stage_error"]
+    assert [e["stage"] for e in errors] == ["data_preprocessing"]
+    assert "InjectedFailure" in (tmp_path / "logs" / "errors" / "errors.log").read_text()
+
+    # run exactly the command the failed run printed (with this interpreter)
+    line = next(x for x in failed.stderr.splitlines() if x.startswith("resume with"))
+    command = shlex.split(line.removeprefix("resume with"))
+    assert command[1:] == [*command[1:2], *DATA_ARGS, "--resume", command[-1]]
+    resumed = subprocess.run(
+        [sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert _statuses(resumed.stdout) == {
+        "data_extraction": "restored",
+        "data_validation": "restored",
+        "data_preprocessing": "ran",
+        "data_storage": "ran",
+    }
+    pipeline_id = command[-1]
+    assert f"Pipeline {pipeline_id} resumed and completed" in resumed.stdout
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / OUTPUT), expected)
+
+
+@pytest.mark.parametrize("stage", ["data_extraction", "data_storage"])
+def test_resume_without_an_id_continues_the_latest_unfinished_run(
+    tmp_path: Path, uninterrupted, stage: str
+) -> None:
+    _, expected, _ = uninterrupted
+    assert _run(tmp_path, *DATA_ARGS, "--fail-at", stage).returncode == 1
+    resumed = _run(tmp_path, *DATA_ARGS, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    statuses = _statuses(resumed.stdout)
+    index = STAGES.index(stage)
+    assert [statuses[s] for s in STAGES[:index]] == ["restored"] * index
+    assert [statuses[s] for s in STAGES[index:]] == ["ran"] * (4 - index)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / OUTPUT), expected)
+
+
+def test_resume_refuses_other_data_arguments(tmp_path: Path) -> None:
+    assert _run(tmp_path, *DATA_ARGS, "--fail-at", "data_validation").returncode == 1
+    other = _run(
+        tmp_path, "--tickers", "IBM", "--start", "2023-01-01", "--end", "2023-12-31", "--resume"
+    )
+    assert other.returncode == 2
+    assert "was started with tickers=" in other.stderr
+
+
+def test_csv_source_gives_the_same_output_as_the_same_data_generated(
+    tmp_path: Path, uninterrupted
+) -> None:
+    _, expected, _ = uninterrupted
+    csv = tmp_path / "bars.csv"
+    generate_ohlcv(["AAPL", "MSFT", "IBM"], "2023-01-01", "2023-12-31").to_csv(csv, index=False)
+    done = _run(
+        tmp_path, "--source", f"csv:{csv}", "--tickers", "MSFT,AAPL", *DATA_ARGS[2:], "--verbose"
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"event_type": "stage_complete"' in done.stderr or "stage_complete" in done.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / OUTPUT), expected)
+
+
+def test_verbose_failure_shows_the_traceback(tmp_path: Path) -> None:
+    failed = _run(tmp_path, *DATA_ARGS, "--fail-at", "data_extraction", "--verbose")
+    assert failed.returncode == 1
+    assert "Traceback (most recent call last)" in failed.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([*DATA_ARGS, "--fail-at", "data_loading"], "invalid choice"),
+        (["--tickers", "AAPL", "--start", "2023-12-31", "--end", "2023-01-01"], "is after --end"),
+        (
+            ["--tickers", "AAPL,BAD TICKER", "--start", "2023-01-01", "--end", "2023-01-31"],
+            "invalid ticker",
+        ),
+        (
+            ["--tickers", ",", "--start", "2023-01-01", "--end", "2023-01-31"],
+            "ticker list is empty",
+        ),
+        (["--tickers", "AAPL", "--start", "2023-13-01", "--end", "2023-12-31"], "not a date"),
+        (["--start", "2023-01-01", "--end", "2023-12-31"], "needs --tickers"),
+        (["--source", "csv:missing.csv"], "CSV file not found"),
+        (["--source", "yahoo"], "expected 'synthetic' or 'csv:PATH'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_csv_without_required_columns_is_refused(tmp_path: Path) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_text("date,symbol,close\n2023-01-02,AAPL,1.0\n")
+    done = _run(tmp_path, "--source", f"csv:{csv}")
+    assert done.returncode == 2
+    assert "lacks the column(s) ticker, open, high, low, volume" in done.stderr
+
+
+def test_resume_of_an_unknown_run_exits_2(tmp_path: Path) -> None:
+    done = _run(tmp_path, *DATA_ARGS, "--resume", "etl_20200101_000000_000000000000")
+    assert done.returncode == 2
+    assert "no run record" in done.stderr
