@@ -7,6 +7,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -38,7 +39,7 @@ def _statuses(stdout: str) -> dict[str, str]:
     return {row[0]: row[1] for row in rows if row and row[0] in STAGES}
 
 
-def _events(cwd: Path) -> list[dict]:
+def _events(cwd: Path) -> list[dict[str, Any]]:
     lines = (cwd / "logs" / "events" / "events.log").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines]
 
