@@ -17,6 +17,7 @@ from checkpointing._errors import (
 )
 from checkpointing._manager import CheckpointManager
 from checkpointing._names import validate_name
+from checkpointing._pipeline import Pipeline
 from checkpointing._runs import RunNotFoundError
 from checkpointing._stage import Stage, StageState
 
@@ -30,6 +31,7 @@ __all__: list[str] = [
     "IntegrityError",
     "InvalidNameError",
     "LockTimeoutError",
+    "Pipeline",
     "RunNotFoundError",
     "Stage",
     "StageState",

@@ -22,7 +22,7 @@ from checkpointing._errors import CheckpointError
 if TYPE_CHECKING:
     from checkpointing._storage import LocalStorage
 
-__all__ = ["RunNotFoundError", "RunRecord"]
+__all__ = ["RunNotFoundError"]
 
 RunStatus = Literal["running", "complete", "failed"]
 
@@ -213,14 +213,17 @@ class RunStore:
             return record
         return None
 
-    def cleanup(self, retention_days: float) -> int:
+    def cleanup(self, retention_days: float, *, keep: str | None = None) -> int:
         """Delete records of runs that ended (or started) more than ``retention_days`` ago.
 
-        Records of runs still owned by a live process are kept. Returns how many were deleted.
+        Records of runs still owned by a live process, and the record of ``keep``, are kept.
+        Returns how many were deleted.
         """
         cutoff = now_utc() - timedelta(days=retention_days)
         deleted = 0
         for pipeline_id in self._ids():
+            if pipeline_id == keep:
+                continue
             try:
                 record = self.read(pipeline_id)
             except (RunNotFoundError, ValueError):

@@ -66,8 +66,12 @@ def test_unknown_run_is_a_key_error_that_pickles(store):
 
 
 def _dead_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(proc.stdout)
 
 
@@ -80,8 +84,14 @@ def test_latest_unfinished_skips_complete_other_names_and_live_runs(store):
         record.pid = _dead_pid() if pipeline_id == ids[1] else os.getppid()
         store.write(record)
     # A longer name sharing the prefix is another pipeline.
-    store.write(RunRecord("etl_daily", new_pipeline_id("etl_daily", t + timedelta(hours=1)),
-                          status="failed", pid=_dead_pid()))
+    store.write(
+        RunRecord(
+            "etl_daily",
+            new_pipeline_id("etl_daily", t + timedelta(hours=1)),
+            status="failed",
+            pid=_dead_pid(),
+        )
+    )
     found = store.latest_unfinished("etl")
     # ids[3] is "running" in a live process (our parent): not taken over.
     assert found is not None and found.pipeline_id == ids[1]
@@ -90,10 +100,20 @@ def test_latest_unfinished_skips_complete_other_names_and_live_runs(store):
 
 def test_cleanup_drops_old_finished_records_only(store):
     old = (datetime.now(UTC) - timedelta(days=10)).isoformat()
-    stale = RunRecord("etl", "etl_20200101_000000_000000aaaaaa", status="complete",
-                      started_at=old, finished_at=old)
-    live = RunRecord("etl", "etl_20200101_000000_000001aaaaaa", status="running",
-                     started_at=old, pid=os.getppid())
+    stale = RunRecord(
+        "etl",
+        "etl_20200101_000000_000000aaaaaa",
+        status="complete",
+        started_at=old,
+        finished_at=old,
+    )
+    live = RunRecord(
+        "etl",
+        "etl_20200101_000000_000001aaaaaa",
+        status="running",
+        started_at=old,
+        pid=os.getppid(),
+    )
     fresh = RunRecord("etl", new_pipeline_id("etl"), status="failed")
     for record in (stale, live, fresh):
         store.write(record)

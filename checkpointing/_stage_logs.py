@@ -1,0 +1,90 @@
+"""Per-stage log files: every record emitted inside a stage also goes to ``<dir>/<stage>.log``.
+
+Enabled by ``Pipeline(..., stage_logs=True)`` (``separate_stage_logs`` in the configuration).
+One routing handler per (process, directory) is attached to the root logger under a fixed name
+and found again, never duplicated, when attached again. It opens one process-safe rotating file per
+stage name on first use (stage names are validated, so they are safe file names); records
+without a stage are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from logging_ext import ContextFilter, JsonFormatter, ProcessSafeRotatingFileHandler
+
+if TYPE_CHECKING:
+    import os
+
+__all__: list[str] = []
+
+_attach_lock = threading.Lock()
+
+
+class StageLogHandler(logging.Handler):
+    """Routes each record that carries a ``stage`` to ``<directory>/<stage>.log`` (JSON lines)."""
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, max_bytes: int, backup_count: int
+    ) -> None:
+        super().__init__()
+        self.directory = Path(directory).resolve()
+        self.max_bytes = max_bytes
+        self.backup_count = backup_count
+        self.addFilter(ContextFilter())
+        self.setFormatter(JsonFormatter())
+        self._files: dict[str, ProcessSafeRotatingFileHandler] = {}
+        self._files_lock = threading.Lock()
+
+    def _file_for(self, stage: str) -> ProcessSafeRotatingFileHandler:
+        handler = self._files.get(stage)
+        if handler is None:
+            with self._files_lock:
+                handler = self._files.get(stage)
+                if handler is None:
+                    handler = ProcessSafeRotatingFileHandler(
+                        self.directory / f"{stage}.log",
+                        maxBytes=self.max_bytes,
+                        backupCount=self.backup_count,
+                    )
+                    handler.setFormatter(self.formatter)
+                    self._files[stage] = handler
+        return handler
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write ``record`` to its stage's file (records without a stage are ignored)."""
+        stage = getattr(record, "stage", None)
+        if not isinstance(stage, str) or not stage or "/" in stage or stage.startswith("."):
+            return
+        try:
+            self._file_for(stage).emit(record)
+        except Exception:  # logging never takes the pipeline down
+            self.handleError(record)
+
+    def close(self) -> None:
+        """Close every stage file."""
+        with self._files_lock:
+            for handler in self._files.values():
+                handler.close()
+            self._files.clear()
+        super().close()
+
+
+def attach_stage_logs(
+    directory: str | os.PathLike[str], *, max_bytes: int = 10 * 1024 * 1024, backup_count: int = 5
+) -> StageLogHandler:
+    """Attach (or find) the stage log handler for ``directory`` on the root logger."""
+    resolved = Path(directory).resolve()
+    name = f"checkpointing.stage_logs:{resolved}"
+    root = logging.getLogger()
+    with _attach_lock:
+        for handler in root.handlers:
+            if isinstance(handler, StageLogHandler) and handler.get_name() == name:
+                return handler
+        handler = StageLogHandler(resolved, max_bytes=max_bytes, backup_count=backup_count)
+        handler.set_name(name)
+        root.addHandler(handler)
+        return handler
