@@ -147,7 +147,7 @@ class CheckpointManager:
             "pid": os.getpid(),
         }
         self._storage.write_json_atomic(checkpoint_id + MANIFEST_SUFFIX, manifest)
-        self._registry.add(entry_from_manifest(manifest))
+        self._index(manifest)
         logger.info(
             "saved checkpoint %s (%d rows, %d bytes) in %.1f ms",
             checkpoint_id,
@@ -382,7 +382,7 @@ class CheckpointManager:
         self._registry.delete(stale)
         for stem in missing:
             with contextlib.suppress(CheckpointNotFoundError, IntegrityError):
-                self._registry.add(entry_from_manifest(self.get_state(stem)))
+                self._index(self.get_state(stem))
         if removed or stale or missing:
             logger.info(
                 "cleanup removed %d leftover file(s), %d stale registry entr(ies), "
@@ -391,6 +391,14 @@ class CheckpointManager:
                 len(stale),
                 len(missing),
             )
+
+    def _index(self, manifest: dict[str, Any]) -> None:
+        """Add a written manifest to the registry, unless it was deleted meanwhile."""
+        name = manifest["checkpoint_id"] + MANIFEST_SUFFIX
+        # Checked under the lock: a concurrent delete never leaves an entry behind.
+        self._registry.add(
+            entry_from_manifest(manifest), present=lambda: self._storage.exists(name)
+        )
 
     def rebuild_registry(self) -> int:
         """Rebuild the registry from the manifests (the source of truth); return the count."""

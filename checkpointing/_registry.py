@@ -79,19 +79,28 @@ class Registry:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def add(self, entry: dict[str, Any]) -> None:
-        """Record ``entry`` (idempotent: adding an id again replaces its entry)."""
-        self._append([{"op": "add", "entry": entry}])
+    def add(self, entry: dict[str, Any], *, present: Callable[[], bool] | None = None) -> None:
+        """Record ``entry`` (idempotent: adding an id again replaces its entry).
+
+        ``present`` is checked under the lock and the entry is skipped if it returns False.
+        Deleters remove the manifest before they take the lock to record the deletion, so an
+        entry added after this check can never outlive its manifest.
+        """
+        self._append([{"op": "add", "entry": entry}], present=present)
 
     def delete(self, checkpoint_ids: Iterable[str]) -> None:
         """Forget ``checkpoint_ids`` (idempotent)."""
         self._append([{"op": "delete", "checkpoint_id": cid} for cid in checkpoint_ids])
 
-    def _append(self, records: list[dict[str, Any]]) -> None:
+    def _append(
+        self, records: list[dict[str, Any]], *, present: Callable[[], bool] | None = None
+    ) -> None:
         if not records:
             return
         data = "".join(json.dumps(r, allow_nan=False) + "\n" for r in records).encode("utf-8")
         with self._locked():
+            if present is not None and not present():
+                return
             if not self._storage.exists(SNAPSHOT):
                 self._rebuild_locked(warn=self._storage.exists(JOURNAL))
             self._storage.append_line(JOURNAL, data)
