@@ -100,7 +100,7 @@ class _ProcessSafeFileHandler(logging.Handler):
     def _path_identity(self) -> tuple[int, int] | None:
         try:
             st = os.stat(self.baseFilename)  # noqa: PTH116 - hot path, no Path object
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         return (st.st_dev, st.st_ino)
 
@@ -231,11 +231,25 @@ class ProcessSafeRotatingFileHandler(_ProcessSafeFileHandler):
             return self._reopen()
 
     def _rotate_files(self) -> None:
-        base = self.baseFilename
-        for i in range(self.backupCount - 1, 0, -1):
+        """Shift ``name.i`` to ``name.i+1`` (only the files that exist), drop the oldest."""
+        path = Path(self.baseFilename)
+        prefix = path.name + "."
+        indexes = sorted(
+            (
+                int(n[len(prefix) :])
+                for n in (p.name for p in path.parent.iterdir())
+                if n.startswith(prefix) and n[len(prefix) :].isdigit()
+            ),
+            reverse=True,
+        )
+        for i in indexes:
+            source = path.with_name(f"{prefix}{i}")
             with contextlib.suppress(FileNotFoundError):
-                Path(f"{base}.{i}").replace(f"{base}.{i + 1}")
-        Path(base).replace(f"{base}.1")
+                if i >= self.backupCount:
+                    source.unlink()
+                else:
+                    source.replace(path.with_name(f"{prefix}{i + 1}"))
+        path.replace(path.with_name(f"{prefix}1"))
 
     def doRollover(self) -> None:  # noqa: N802 - stdlib name
         """Rotate now (if the file is not empty), as the stdlib method of this name does."""

@@ -1,0 +1,53 @@
+"""Functions run in spawned processes by the multi-process tests (importable by the children)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from logging_ext import (
+    JsonFormatter,
+    ProcessSafeRotatingFileHandler,
+    ProcessSafeTimedRotatingFileHandler,
+)
+
+
+def write_size_rotated(path: str, worker: int, count: int, max_bytes: int) -> None:
+    handler = ProcessSafeRotatingFileHandler(path, maxBytes=max_bytes, backupCount=100_000)
+    _write(handler, worker, count, pause=0.0)
+
+
+def write_time_rotated(path: str, worker: int, count: int, pause: float) -> None:
+    handler = ProcessSafeTimedRotatingFileHandler(path, when="S", interval=1)
+    _write(handler, worker, count, pause=pause)
+
+
+def _write(handler: logging.Handler, worker: int, count: int, pause: float) -> None:
+    handler.setFormatter(JsonFormatter(["message"]))
+    logger = logging.getLogger(f"worker{worker}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    padding = "x" * (worker * 37 % 200)
+    for i in range(count):
+        logger.info("%d-%d %s", worker, i, padding)
+        if pause:
+            time.sleep(pause)
+    handler.close()
+
+
+def log_events(log_dir: str, worker: int, count: int) -> None:
+    from logging_ext import PipelineLogger, log_context
+
+    pipeline_logger = PipelineLogger(log_dir, max_bytes=16 * 1024, backup_count=10_000)
+    for i in range(count):
+        pipeline_logger.log_event("tick", f"p{worker}", "s", metadata={"i": i})
+        with log_context(pipeline_id=f"p{worker}", stage="s"):
+            logging.getLogger("user.code").info("user %d-%d", worker, i)
+    pipeline_logger.close()
+
+
+def cleanup(log_dir: str) -> int:
+    from logging_ext import cleanup_old_logs
+
+    return cleanup_old_logs(log_dir, 1)
