@@ -442,7 +442,17 @@ class Pipeline:
             record.finished_at = now_utc().isoformat()
             if error is not None and record.error is None:
                 record.error = {"type": type(error).__name__, "message": str(error), "stage": None}
+            self._write_record(record, runs, failing=error is not None)
+
+    def _write_record(self, record: RunRecord, runs: RunStore, *, failing: bool) -> None:
+        """Persist the run record; while an exception propagates, never replace it."""
+        if not failing:
             runs.write(record)
+            return
+        try:
+            runs.write(record)
+        except Exception:
+            _log.warning("could not update run record %s", record.pipeline_id, exc_info=True)
 
     def _stage_entered(self, stage: Stage) -> Any:
         if self._state == "ended":
@@ -547,7 +557,7 @@ class Pipeline:
                     "message": str(error),
                     "stage": stage.name,
                 }
-                runs.write(record)
+                self._write_record(record, runs, failing=True)
         if self.logger is not None:
             self.logger.log_stage_error(
                 self._pipeline_id, stage.name, error, self._stage_metadata(stage)
