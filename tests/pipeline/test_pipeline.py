@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from checkpointing import CheckpointManager, InvalidNameError, Pipeline, StageState
+from logging_ext import PipelineLogger
 from tests.pipeline._helpers import event_types, events, frame, read_lines, record_of
 
 
@@ -235,3 +236,37 @@ def test_separate_stage_logs(dirs):
     assert extract[0]["pipeline_id"] == p.pipeline_id
     assert load[0]["pipeline_id"] == again.pipeline_id
     assert "between stages" not in (stages / "extract.log").read_text()
+
+
+def test_cleanup_failure_is_logged_never_raised(dirs):
+    events_logger = PipelineLogger(dirs["log_dir"])
+    try:
+        # A negative retention makes the store's cleanup raise ValueError.
+        with Pipeline("etl", logging=events_logger, retention_days=-1, **dirs) as p:
+            pass
+    finally:
+        events_logger.close()
+    failed = [
+        e for e in events(dirs["log_dir"], p.pipeline_id) if e["event_type"] == "cleanup_error"
+    ]
+    assert [e["metadata"]["part"] for e in failed] == ["checkpoints"]
+    assert failed[0]["metadata"]["error_type"] == "ValueError"
+    assert record_of(p)["status"] == "complete"
+
+
+def test_async_pipeline_error_propagates_unchanged(dirs):
+    import asyncio
+
+    error = Boom("async failure")
+    p = Pipeline("etl", **dirs)
+
+    async def main():
+        async with p, p.stage("fetch"):
+            await asyncio.sleep(0)
+            raise error
+
+    with pytest.raises(Boom) as info:
+        asyncio.run(main())
+    assert info.value is error
+    got = event_types(dirs["log_dir"], p.pipeline_id)
+    assert got[-2:] == [("stage_error", "fetch"), ("pipeline_complete", None)]
