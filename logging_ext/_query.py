@@ -176,7 +176,7 @@ def summarize_events(pipeline_id: str, events: list[dict[str, Any]]) -> dict[str
         elif kind == "pipeline_complete":
             final_status = str(status)
             finished_at = event.get("timestamp")
-        if status == "error":
+        if status == "error" and kind != "pipeline_complete":
             if stage is not None and stage not in failed:
                 failed.append(stage)
             errors.append(
@@ -188,7 +188,7 @@ def summarize_events(pipeline_id: str, events: list[dict[str, Any]]) -> dict[str
                     "timestamp": event.get("timestamp"),
                 }
             )
-        elif status == "warning":
+        elif status == "warning" and kind != "pipeline_complete":
             warnings.append(
                 {
                     "stage": stage,

@@ -1,0 +1,88 @@
+"""python -m logging_ext: tables for people, JSON for machines, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from logging_ext import PipelineLogger, main
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    with PipelineLogger(tmp_path / "logs") as logger:
+        logger.log_event("pipeline_start", "run1")
+        logger.log_stage_start("run1", "extract")
+        logger.log_stage_complete("run1", "extract", {"rows": 3})
+        logger.log_stage_start("run2", "extract")
+        logger.log_stage_error("run2", "extract", RuntimeError("api down"))
+    return tmp_path / "logs"
+
+
+def test_events_table(log_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--log-dir", str(log_dir), "events", "--pipeline", "run1"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split() == ["TIMESTAMP", "EVENT_TYPE", "PIPELINE_ID", "STAGE", "STATUS",
+                              "METADATA"]  # fmt: skip
+    assert len(rows) == 3
+    assert header.index("EVENT_TYPE") == rows[0].index("pipeline_start")  # aligned columns
+
+
+def test_events_json_filtered_by_type(log_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--log-dir", str(log_dir), "events", "--type", "stage_error", "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["pipeline_id"], e["metadata"]["error"]) for e in events] == [("run2", "api down")]
+
+
+def test_summary_text_and_json(log_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--log-dir", str(log_dir), "summary", "run2"]) == 0
+    out = capsys.readouterr().out
+    assert "failed" in out
+    assert "RuntimeError: api down" in out
+    assert main(["--log-dir", str(log_dir), "summary", "run1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stages_completed"] == ["extract"]
+
+
+def test_summary_of_an_unknown_pipeline_fails(log_dir, capsys) -> None:
+    assert main(["--log-dir", str(log_dir), "summary", "nope"]) == 1
+    assert capsys.readouterr().err.strip() == "error: no events for pipeline 'nope'"
+
+
+@pytest.mark.parametrize(("file", "expected"), [("events", "stage_error"), ("errors", "api down")])
+def test_tail(log_dir: Path, capsys: pytest.CaptureFixture[str], file: str, expected: str) -> None:
+    assert main(["--log-dir", str(log_dir), "tail", "-n", "1", "--file", file]) == 0
+    assert expected in capsys.readouterr().out
+
+
+def test_cleanup(log_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = log_dir / "pipeline.log.1"
+    old.write_text("{}\n")
+    os.utime(old, (time.time() - 9 * 86400,) * 2)
+    assert main(["--log-dir", str(log_dir), "cleanup", "--retention-days", "7"]) == 0
+    assert capsys.readouterr().out.strip() == "deleted 1 rotated log file(s)"
+    assert not old.exists()
+
+
+def test_a_missing_directory_is_a_one_line_error(tmp_path, capsys) -> None:
+    assert main(["--log-dir", str(tmp_path / "absent"), "events"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: log directory")
+
+
+def test_module_entry_point_in_a_subprocess(log_dir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "logging_ext", "--log-dir", str(log_dir), "events", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 5
