@@ -429,7 +429,7 @@ class Pipeline:
                     self._record.attempts += 1
                     self._record.finished_at = None
                     self._record.error = None
-                    self._record.pid = RunRecord(self.name, self._pipeline_id).pid
+                    self._record.take_over()
                 self._runs.write(self._record)
             self._started = True
 

@@ -148,6 +148,11 @@ class RunRecord:
         ids.reverse()
         return ids
 
+    def take_over(self) -> None:
+        """Mark this process (on this host) as the owner of the run."""
+        self.host = _HOST
+        self.pid = os.getpid()
+
     def owned_by_live_process(self) -> bool:
         """True when the run is marked running by a process on this host that is still alive."""
         return (
