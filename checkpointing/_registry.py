@@ -147,6 +147,8 @@ class Registry:
 
     def entries(self) -> Entries:
         """Every registered checkpoint, ``{checkpoint_id: entry}``."""
+        if not self._storage.root_exists():
+            return {}  # reading never creates the directory
         with self._locked():
             return self._read_locked()
 

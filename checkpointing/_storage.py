@@ -243,6 +243,10 @@ class LocalStorage:
         with pa.memory_map(str(self.path(name)), "r") as source:
             return source.read_buffer()
 
+    def root_exists(self) -> bool:
+        """Whether the directory itself exists yet (it is created on the first write)."""
+        return self.root.is_dir()
+
     def exists(self, name: str) -> bool:
         """Whether ``name`` exists."""
         return self.path(name).exists()

@@ -46,6 +46,8 @@ def test_directory_is_created_on_first_write(tmp_path):
     manager = CheckpointManager(tmp_path / "a" / "b")
     assert not manager.checkpoint_dir.exists()
     assert manager.list_checkpoints() == []
+    assert manager.cleanup_old_checkpoints() == 0
+    assert not manager.checkpoint_dir.exists()
     manager.save_checkpoint("etl", "s", frame(3))
     assert manager.checkpoint_dir.is_dir()
 
