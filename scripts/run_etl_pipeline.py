@@ -455,7 +455,7 @@ def _report_failure(
         failed.status = "failed"
         failed.duration = facts["stage"].duration_seconds
         progress.finish("failed", type(exc).__name__)
-    if args.verbose:
+    if args.verbose and "current" not in facts:  # a stage's error record already has it
         traceback.print_exception(exc, file=sys.stderr)
     where = f"stage {facts['current']}" if "current" in facts else "the pipeline"
     print(f"error: {where} failed: {type(exc).__name__}: {exc}\n", file=sys.stderr)
