@@ -40,7 +40,7 @@ from scripts.etl_stages import (  # noqa: E402
 from scripts.market_data import MarketDataError, parse_tickers, read_ohlcv_header  # noqa: E402
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from checkpointing import Pipeline, Stage
 
@@ -179,7 +179,6 @@ class Progress:
         self._prefix = ""
         self._t0 = 0.0
         self._last = 0.0
-        self._drawn = False
 
     def start(self, index: int, name: str) -> None:
         self._prefix = f"[{index}/{len(STAGES)}] {name:<19}"
@@ -196,7 +195,8 @@ class Progress:
             f"{self._prefix} {done:>{len(str(total))}}/{total} {unit}  {now - self._t0:.1f}s"
         )
 
-    def callback(self, unit: str) -> Any:
+    def callback(self, unit: str) -> Callable[[int, int], None]:
+        """A ``progress(done, total)`` callback for the stage functions."""
         return lambda done, total: self.update(done, total, unit)
 
     def finish(self, status: str, detail: str) -> None:
@@ -208,7 +208,6 @@ class Progress:
             self.stream.write(f"\r\x1b[2K{text}")
             if final:
                 self.stream.write("\n")
-            self._drawn = not final
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
