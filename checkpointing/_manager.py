@@ -37,6 +37,7 @@ DATA_SUFFIX = ".parquet"
 MANIFEST_SUFFIX = ".json"
 _REGISTRY_FILES = frozenset({SNAPSHOT, JOURNAL, LOCK})
 _HOST = socket.gethostname()
+_THREADED_CHECK_BYTES = 1 << 20
 _CODECS = ("snappy", "zstd", "gzip", "brotli", "lz4", "none")
 _DECODE_ERRORS = (pa.ArrowException, OSError, ValueError, KeyError, TypeError)
 
@@ -198,12 +199,18 @@ class CheckpointManager:
         with self._reading(checkpoint_id, state) as buffer:
             crc: list[int] = []
             checker = threading.Thread(target=lambda: crc.append(zlib.crc32(memoryview(buffer))))
-            checker.start()
+            # Big files: checksum on a thread while pyarrow decodes the same mapped bytes.
+            threaded = buffer.size >= _THREADED_CHECK_BYTES
+            if threaded:
+                checker.start()
+            else:
+                checker.run()
             try:
                 table = pq.read_table(pa.BufferReader(buffer))
                 data = from_table(table)
             finally:
-                checker.join()
+                if threaded:
+                    checker.join()
             if crc[0] != state.get("data_crc32"):
                 raise IntegrityError(checkpoint_id, self._data_path(state), "checksum mismatch")
         return {"data": data, "state": state}
