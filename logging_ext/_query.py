@@ -5,16 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from logging_ext._formatter import iso_timestamp
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["event_files", "read_events", "summarize_events"]
 
 EVENTS_SUBDIR = "events"
 EVENTS_FILE = "events.log"
 
-_TS_PREFIX = b'{"timestamp": "'
+_TS_PREFIX = '{"timestamp": "'
 _TS_START = len(_TS_PREFIX)
 _TS_END = _TS_START + len("2025-10-07T20:43:53.622629+00:00")
 
@@ -64,7 +67,7 @@ def read_events(
     """Return the events of ``log_dir`` matching every given filter, oldest first.
 
     Reads ``events/events.log`` and its rotated files, skipping rotated files wholly before
-    ``since``. Lines are pre-filtered with a bytes search for the exact JSON text the
+    ``since``. Lines are pre-filtered with a substring search for the exact JSON text the
     formatter writes (``"pipeline_id": "<id>"``) and only candidates are parsed; the parsed
     values are then checked, so the result is exact. Lines that are not JSON objects (a file
     written by something else) are skipped. Safe to call while other processes write.
@@ -81,24 +84,22 @@ def read_events(
     """
     since_epoch, until_epoch = _epoch(since), _epoch(until)
     needles = [
-        f'"{key}": {json.dumps(value)}'.encode()
+        f'"{key}": {json.dumps(value)}'
         for key, value in (("pipeline_id", pipeline_id), ("event_type", event_type))
         if value is not None
     ]
-    low = iso_timestamp(since_epoch).encode() if since_epoch is not None else None
-    high = iso_timestamp(until_epoch).encode() if until_epoch is not None else None
+    low = iso_timestamp(since_epoch) if since_epoch is not None else None
+    high = iso_timestamp(until_epoch) if until_epoch is not None else None
     events: list[dict[str, Any]] = []
     for path in event_files(log_dir, since=since_epoch):
         try:
-            data = path.read_bytes()
+            text = path.read_bytes().decode("utf-8", "replace")
         except FileNotFoundError:
             continue
-        for line in data.splitlines():
-            if needles and not all(needle in line for needle in needles):
-                continue
+        for line in _candidates(text, needles):
             if (low is not None or high is not None) and line.startswith(_TS_PREFIX):
                 stamp = line[_TS_START:_TS_END]
-                if stamp.endswith(b"+00:00"):
+                if stamp.endswith("+00:00"):
                     if (low is not None and stamp < low) or (high is not None and stamp >= high):
                         continue
                 elif not _within(stamp, since_epoch, until_epoch):
@@ -117,9 +118,31 @@ def read_events(
     return events
 
 
-def _within(stamp: bytes, since: float | None, until: float | None) -> bool:
+def _candidates(text: str, needles: list[str]) -> Iterator[str]:
+    """Yield the lines of ``text`` containing every needle (all lines without needles).
+
+    Jumps from one occurrence of the first needle to the next with ``str.find``, so lines
+    without it cost nothing in Python.
+    """
+    if not needles:
+        yield from text.splitlines()
+        return
+    first, rest = needles[0], needles[1:]
+    position = 0
+    while (found := text.find(first, position)) >= 0:
+        start = text.rfind("\n", 0, found) + 1
+        end = text.find("\n", found)
+        if end < 0:
+            end = len(text)
+        position = end + 1
+        line = text[start:end]
+        if all(needle in line for needle in rest):
+            yield line
+
+
+def _within(stamp: str, since: float | None, until: float | None) -> bool:
     try:
-        moment = dt.datetime.fromisoformat(stamp.split(b'"')[0].decode()).timestamp()
+        moment = dt.datetime.fromisoformat(stamp.split('"', maxsplit=1)[0]).timestamp()
     except ValueError:
         return True
     return (since is None or moment >= since) and (until is None or moment < until)
