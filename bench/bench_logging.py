@@ -107,13 +107,19 @@ def bench_processes(work: Path, repeat: int) -> None:
     )
     report(f"{PROCESSES} processes x {RECORDS:,} records, rotating at 512 KiB", ours, peer,
            target=0.8)  # fmt: skip
-    _run_writers("stdlib", work / "stdlib")
-    for label, directory in (("ours", ours_dir), ("clh", clh_dir), ("stdlib", work / "stdlib")):
-        lines, lost, duplicated, torn = _count(directory)
-        files = len(list(directory.glob("app.log*")))
-        share = lost / (PROCESSES * RECORDS)
-        print(f"  {label:6}: {files:3} files, {lines:6} lines, lost {lost} ({share:.0%}),"
-              f" duplicated {duplicated}, torn {torn}")  # fmt: skip
+    for label, directory in (("ours", ours_dir), ("clh", clh_dir)):
+        _print_count(label, directory)
+    for run in range(repeat):
+        _run_writers("stdlib", work / "stdlib")
+        _print_count(f"stdlib RotatingFileHandler, run {run + 1}", work / "stdlib")
+
+
+def _print_count(label: str, directory: Path) -> None:
+    lines, lost, duplicated, torn = _count(directory)
+    files = len(list(directory.glob("app.log*")))
+    share = lost / (PROCESSES * RECORDS)
+    print(f"  {label}: {files} files, {lines} lines, lost {lost} ({share:.0%}),"
+          f" duplicated {duplicated}, torn {torn}")  # fmt: skip
 
 
 # -- 2. reading events back --------------------------------------------------------------------
