@@ -270,7 +270,8 @@ class CheckpointManager:
         """Registered checkpoints, newest first, optionally of one pipeline and/or stage.
 
         Each dict holds checkpoint_id, pipeline_id, stage, timestamp, rows, data_hash,
-        data_size and data_file.
+        data_size and data_file. A checkpoint whose manifest is gone (a delete interrupted
+        between the manifest and the registry) is never listed; the next cleanup drops its entry.
         """
         entries = [
             e
@@ -278,6 +279,9 @@ class CheckpointManager:
             if (pipeline_id is None or e.get("pipeline_id") == pipeline_id)
             and (stage is None or e.get("stage") == stage)
         ]
+        if entries:
+            on_disk = set(self._storage.names())
+            entries = [e for e in entries if f"{e['checkpoint_id']}{MANIFEST_SUFFIX}" in on_disk]
         entries.sort(key=lambda e: (e.get("timestamp") or "", e["checkpoint_id"]), reverse=True)
         return entries
 
