@@ -1,0 +1,43 @@
+"""Fixtures of the reliability suite: a process context whose children start in milliseconds."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reliability._workers import PRELOAD
+
+
+@pytest.fixture(scope="session")
+def procs() -> Any:
+    """A ``forkserver`` context with pandas, pyarrow and both packages preloaded.
+
+    Each child is a real, separate process forked from a clean single-threaded server, so a
+    kill point costs a fork instead of a fresh interpreter.
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-strict JSON constant {name}")
+
+
+def strict_json_lines(path: Path) -> list[dict[str, Any]]:
+    """Every line of ``path`` parsed as strict JSON (no NaN/Infinity); fails on any bad line."""
+    records = []
+    data = path.read_bytes()
+    assert not data or data.endswith(b"\n"), f"{path} ends with a partial line"
+    for number, line in enumerate(data.split(b"\n")[:-1], 1):
+        try:
+            record = json.loads(line, parse_constant=_reject_constant)
+        except ValueError as exc:
+            pytest.fail(f"{path}:{number} is not strict JSON ({exc}): {line[:200]!r}")
+        assert isinstance(record, dict)
+        records.append(record)
+    return records
