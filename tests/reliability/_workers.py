@@ -175,7 +175,7 @@ def mixed_worker(directory: str, log_file: str, done: str, worker: str, seconds:
         seq += 1
         i += 1
     handler.close()
-    report(done, "records", seq)
+    report(done, "records", worker, seq)
 
 
 # -- full disk ---------------------------------------------------------------------------------
