@@ -176,7 +176,8 @@ class LocalStorage:
         """Yield a hashing file object; on a clean exit the file appears atomically as ``name``.
 
         After the block, the writer's ``result`` describes the file (size, SHA-256, CRC-32). On an
-        exception the temporary file is removed and nothing appears.
+        exception the temporary file is removed and nothing appears; an ``OSError`` of the write
+        itself (full disk, file size limit) is re-raised naming ``name``'s path.
         """
         fd, tmp, final = self._open_temp(name)
         writer = HashingWriter(fd)
@@ -184,11 +185,12 @@ class LocalStorage:
             yield writer
             sha256, crc32 = writer.finish()
             self._commit(fd, tmp, final)
-        except BaseException:
+        except BaseException as exc:
             writer.abort()
             with contextlib.suppress(OSError):
                 os.close(fd)
             tmp.unlink(missing_ok=True)
+            _raise_with_path(exc, final)
             raise
         writer.result = WrittenFile(name, writer.tell(), sha256, crc32)
 
@@ -200,10 +202,11 @@ class LocalStorage:
             while view:
                 view = view[os.write(fd, view) :]
             self._commit(fd, tmp, final)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 os.close(fd)
             tmp.unlink(missing_ok=True)
+            _raise_with_path(exc, final)
             raise
 
     def write_json_atomic(self, name: str, obj: Any) -> None:
@@ -325,6 +328,16 @@ class LocalStorage:
             yield
         finally:
             lock.release()
+
+
+def _raise_with_path(exc: BaseException, final: Path) -> None:
+    """Re-raise an OSError of a bare ``os.write``/``fsync`` (no file name) naming ``final``.
+
+    ``[Errno 28] No space left on device`` alone does not say which file could not be written;
+    the same error class and errno are kept so callers can still test ``errno``.
+    """
+    if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+        raise type(exc)(exc.errno, exc.strerror, str(final)) from exc
 
 
 def _last_byte(path: Path) -> bytes:
