@@ -128,7 +128,11 @@ class _ProcessSafeFileHandler(logging.Handler):
             fd = self._before_write(fd, len(data), record.created)
             written = os.write(fd, data)
             while written < len(data):
-                written += os.write(fd, data[written:])
+                try:
+                    written += os.write(fd, data[written:])
+                except OSError:
+                    _drop_fragment(fd, written)
+                    raise
             if self._error_reported:
                 self._error_reported = False
         except RecursionError:
@@ -404,6 +408,18 @@ class ProcessSafeTimedRotatingFileHandler(_ProcessSafeFileHandler):
         files = self.rotated_files()
         for old in files[: max(0, len(files) - self.backupCount)]:
             old.unlink(missing_ok=True)
+
+
+def _drop_fragment(fd: int, written: int) -> None:
+    """Cut the first ``written`` bytes of a line whose rest could not be written (full disk).
+
+    Only if they are still the end of the file, so another process's line is never touched;
+    a torn line would otherwise stay in the file and glue itself to the next one.
+    """
+    with contextlib.suppress(OSError):
+        end = os.lseek(fd, 0, os.SEEK_CUR)
+        if os.fstat(fd).st_size == end:
+            os.ftruncate(fd, end - written)
 
 
 def _stat_or_none(path: str) -> os.stat_result | None:
