@@ -186,7 +186,8 @@ def full_disk_save(directory: str, limit: int, result_file: str) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     manager = CheckpointManager(directory)
     before = [manager.save_checkpoint("disk", "small", small_frame(i)) for i in range(3)]
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
     big = pd.DataFrame({"x": np.random.default_rng(0).random(200_000)})
     outcome: dict[str, Any] = {"before": before}
     try:
@@ -198,7 +199,7 @@ def full_disk_save(directory: str, limit: int, result_file: str) -> None:
         outcome["message"] = str(exc)
     else:
         outcome["error_type"] = None
-    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
     Path(result_file).write_text(json.dumps(outcome))
 
 
@@ -206,7 +207,8 @@ def full_disk_logging(log_dir: str, limit: int, records: int) -> None:
     """Log through PipelineLogger past RLIMIT_FSIZE; print how many calls returned."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     plog = PipelineLogger(log_dir, max_bytes=10 * limit, backup_count=2)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
     completed = 0
     for i in range(records):
         plog.log_event("data_quality_check", "disk", "s", "info", {"i": i, "pad": "x" * 200})
