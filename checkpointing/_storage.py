@@ -14,6 +14,7 @@ sees the old file or the new one, never a torn one; a crash leaves at most a tem
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -128,8 +129,9 @@ class LocalStorage:
     """Files in one local directory (and subdirectories it creates, like ``runs/``).
 
     Names are relative POSIX paths whose every part passes :func:`validate_name`, so nothing
-    escapes the directory. The directory is created on the first write. All methods are thread
-    and process safe in the sense of the atomic write protocol above.
+    escapes the directory. The directory is created on the first write, and again by a write
+    after it was deleted; a path that is a file raises ``NotADirectoryError``. All methods are
+    thread and process safe in the sense of the atomic write protocol above.
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -145,9 +147,16 @@ class LocalStorage:
             validate_name(part, what="file name")
         return self.root.joinpath(*parts)
 
-    def _ensure_dir(self, directory: Path) -> None:
-        if directory not in self._made:
-            directory.mkdir(parents=True, exist_ok=True)
+    def _ensure_dir(self, directory: Path, *, again: bool = False) -> None:
+        """Create ``directory`` once per storage object (``again``: it was deleted meanwhile)."""
+        if again or directory not in self._made:
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:
+                # mkdir(exist_ok=True) says only "File exists" when the path is a file.
+                raise NotADirectoryError(
+                    errno.ENOTDIR, "exists and is not a directory", str(directory)
+                ) from None
             self._made.add(directory)
 
     def _fsync_dir(self, directory: Path) -> None:
@@ -163,7 +172,12 @@ class LocalStorage:
         final = self.path(name)
         self._ensure_dir(final.parent)
         tmp = final.with_name(f"{TEMP_PREFIX}{final.name}-{os.urandom(8).hex()}")
-        return os.open(tmp, _OPEN_FLAGS, 0o644), tmp, final
+        try:
+            return os.open(tmp, _OPEN_FLAGS, 0o644), tmp, final
+        except FileNotFoundError:
+            # The directory was deleted while this process ran: create it again.
+            self._ensure_dir(final.parent, again=True)
+            return os.open(tmp, _OPEN_FLAGS, 0o644), tmp, final
 
     def _commit(self, fd: int, tmp: Path, final: Path) -> None:
         os.fsync(fd)
@@ -318,7 +332,7 @@ class LocalStorage:
             LockTimeoutError: The lock was not acquired within ``timeout`` seconds.
         """
         path = self.path(name)
-        self._ensure_dir(path.parent)
+        self._ensure_dir(path.parent, again=not path.parent.is_dir())
         lock = filelock.FileLock(path, timeout=timeout)
         try:
             lock.acquire()
