@@ -41,6 +41,7 @@ TEMP_PREFIX = ".tmp-"
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 _OPEN_FLAGS |= getattr(os, "O_CLOEXEC", 0)
 _COALESCE = 1 << 20  # hand chunks of about 1 MiB to the disk and the hashing thread
+_MAX_CHUNKS = 512  # stay below IOV_MAX for os.writev
 
 
 @dataclass(frozen=True)
@@ -94,20 +95,22 @@ class HashingWriter:
         self._size += n
         self._pending.append(chunk)
         self._pending_size += n
-        if self._pending_size >= _COALESCE:
+        if self._pending_size >= _COALESCE or len(self._pending) >= _MAX_CHUNKS:
             self._drain()
         return n
 
     def _drain(self) -> None:
         if not self._pending:
             return
-        chunk = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
-        self._pending.clear()
-        self._pending_size = 0
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(self._fd, view) :]
-        self._queue.put(chunk)
+        chunks, total = self._pending, self._pending_size
+        self._pending, self._pending_size = [], 0
+        written = os.writev(self._fd, chunks)  # no copy into one buffer
+        if written < total:  # a short write: finish the rest the slow way
+            view = memoryview(b"".join(chunks))[written:]
+            while view:
+                view = view[os.write(self._fd, view) :]
+        for chunk in chunks:
+            self._queue.put(chunk)
 
     def flush(self) -> None:
         self._drain()
