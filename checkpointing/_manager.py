@@ -119,7 +119,9 @@ class CheckpointManager:
             InvalidNameError: A name is invalid.
             TypeError: ``data`` or ``metadata`` cannot be stored faithfully.
             LockTimeoutError: The registry lock was not acquired in time.
-            OSError: The filesystem failed (nothing partial stays visible).
+            OSError: The filesystem failed.
+
+        When it raises, nothing of this checkpoint stays on disk or appears later.
         """
         checkpoint_id, when = new_checkpoint_id(pipeline_id, stage)
         table, columns = to_table(data)
@@ -147,8 +149,15 @@ class CheckpointManager:
             "host": _HOST,
             "pid": os.getpid(),
         }
-        self._storage.write_json_atomic(checkpoint_id + MANIFEST_SUFFIX, manifest)
-        self._index(manifest)
+        try:
+            self._storage.write_json_atomic(checkpoint_id + MANIFEST_SUFFIX, manifest)
+            self._index(manifest)
+        except BaseException:
+            # A save that raises (lock timeout, full disk) leaves no checkpoint to appear later.
+            for name in (checkpoint_id + MANIFEST_SUFFIX, data_file):
+                with contextlib.suppress(OSError):
+                    self._storage.remove(name)
+            raise
         logger.info(
             "saved checkpoint %s (%d rows, %d bytes) in %.1f ms",
             checkpoint_id,
