@@ -10,9 +10,10 @@ On disk it is two files guarded by one lock file (``checkpoint_metadata.json.loc
 
 A save appends one line, so its cost does not depend on how many checkpoints exist; once the
 journal passes :data:`COMPACT_BYTES` the next writer folds it into the snapshot under the lock.
-Readers merge snapshot and journal under the lock. A torn last line (a writer killed mid-append)
-is ignored. The registry is only an index: the manifests are the source of truth, and a missing or
-corrupt snapshot is rebuilt from them (a WARNING is logged).
+Readers merge snapshot and journal under the lock. The registry is only an index: the manifests
+are the source of truth, and a missing or corrupt snapshot, or an unreadable journal line (a
+writer killed mid-append, a damaged disk), makes the next reader rebuild it from them (a WARNING
+is logged).
 """
 
 from __future__ import annotations
@@ -176,6 +177,7 @@ class Registry:
                 elif record["op"] == "delete":
                     entries.pop(record["checkpoint_id"], None)
             except (ValueError, KeyError, TypeError):
-                # A line torn by a killed writer; the manifests still hold the truth.
-                continue
+                # A line torn by a killed writer or damaged on disk: the entry it held would
+                # silently vanish; the manifests still hold the truth, so rebuild from them.
+                return self._rebuild_locked(warn=True)
         return entries
