@@ -112,12 +112,13 @@ def test_sigkill_leaves_a_loadable_registry_and_only_verifiable_checkpoints(
         cleaned += removed
     saves = sum(1 for f in _workers.read_done(done) if f[0] == "saved")
     assert saves >= KILL_POINTS  # every child got into its loop and finished some saves
-    # The snapshot is replaced atomically: a kill never leaves it corrupt.
-    assert not [r for r in caplog.records if "corrupt" in r.getMessage()]
+    # A kill mid-append tears a journal line; the next reader rebuilds from the manifests.
+    rebuilds = sum("rebuilt it from" in r.getMessage() for r in caplog.records)
     with capsys.disabled():
         print(
             f"\n[sigkill {scenario}] kill points={KILL_POINTS} reported saves={saves} "
-            f"verified checkpoints={len(verified)} leftovers removed by cleanup={cleaned} lost=0"
+            f"verified checkpoints={len(verified)} leftovers removed by cleanup={cleaned} "
+            f"registry rebuilds={rebuilds} lost=0"
         )
 
 
