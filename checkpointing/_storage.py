@@ -255,8 +255,12 @@ class LocalStorage:
         return self.path(name).read_bytes()
 
     def read_json(self, name: str) -> Any:
-        """The JSON value stored in ``name``; FileNotFoundError when absent, ValueError if bad."""
-        return json.loads(self.read_bytes(name))
+        """The strict JSON value stored in ``name``; FileNotFoundError when absent.
+
+        Raises ValueError for anything that is not strict JSON, ``NaN`` and ``Infinity``
+        included (they could not be written back).
+        """
+        return json.loads(self.read_bytes(name), parse_constant=_reject_constant)
 
     def map(self, name: str) -> pa.Buffer:
         """The whole file ``name`` as a memory-mapped pyarrow buffer (zero copy)."""
@@ -345,6 +349,10 @@ class LocalStorage:
             yield
         finally:
             lock.release()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not strict JSON")
 
 
 def _raise_with_path(exc: BaseException, final: Path) -> None:
