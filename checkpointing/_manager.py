@@ -39,6 +39,17 @@ _REGISTRY_FILES = frozenset({SNAPSHOT, JOURNAL, LOCK})
 _HOST = socket.gethostname()
 _THREADED_CHECK_BYTES = 1 << 20
 _CODECS = ("snappy", "zstd", "gzip", "brotli", "lz4", "none")
+# The manifest fields the registry, listing and verification rely on, with their JSON types.
+_MANIFEST_TYPES: dict[str, type] = {
+    "pipeline_id": str,
+    "stage": str,
+    "timestamp": str,
+    "data_file": str,
+    "data_hash": str,
+    "data_size": int,
+    "data_crc32": int,
+    "rows": int,
+}
 _DECODE_ERRORS = (pa.ArrowException, OSError, ValueError, KeyError, TypeError)
 
 
@@ -175,7 +186,7 @@ class CheckpointManager:
         Raises:
             CheckpointNotFoundError: No such checkpoint.
             InvalidNameError: ``checkpoint_id`` cannot be a checkpoint id.
-            IntegrityError: The manifest is unreadable.
+            IntegrityError: The manifest is unreadable or a field it needs has the wrong type.
         """
         validate_name(checkpoint_id, what="checkpoint_id")
         name = checkpoint_id + MANIFEST_SUFFIX
@@ -191,6 +202,14 @@ class CheckpointManager:
             raise IntegrityError(
                 checkpoint_id, self._storage.path(name), "manifest does not describe this id"
             )
+        for key, kind in _MANIFEST_TYPES.items():
+            value = state.get(key)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise IntegrityError(
+                    checkpoint_id,
+                    self._storage.path(name),
+                    f"manifest field {key!r} is {type(value).__name__}, not {kind.__name__}",
+                )
         return state
 
     def load_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
