@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     manager = CheckpointManager(args.dir)
     try:
         return _COMMANDS[args.command](manager, args)
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as other shell tools do.
+        _silence_stdout()
+        return 1
     except (CheckpointError, OSError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -172,3 +177,9 @@ _COMMANDS = {
     "rebuild": _rebuild,
     "diff": _diff,
 }
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that flushing it at exit raises no second BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

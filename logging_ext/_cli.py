@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -187,6 +188,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"events": _events, "summary": _summary, "tail": _tail, "cleanup": _cleanup}
     try:
         return handlers[args.command](args)
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as other shell tools do.
+        _silence_stdout()
+        return 1
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that flushing it at exit raises no second BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -112,3 +113,22 @@ def test_real_subprocess(store):
     )
     assert proc.returncode == 0, proc.stderr
     assert [e["checkpoint_id"] for e in json.loads(proc.stdout)] == ids[::-1]
+
+
+def test_a_closed_pipe_ends_quietly(store):
+    """`python -m checkpointing list | head -1`: no traceback, no error line once head is gone."""
+    manager, _ = store
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "checkpointing", "--dir", str(manager.checkpoint_dir), "list"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.stderr == ""
+    assert proc.returncode == 1

@@ -86,3 +86,21 @@ def test_module_entry_point_in_a_subprocess(log_dir: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 5
+
+
+def test_a_closed_pipe_ends_quietly(log_dir: Path) -> None:
+    """`python -m logging_ext events | head -1`: no traceback, no error line once head is gone."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "logging_ext", "--log-dir", str(log_dir), "events"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.stderr == ""
+    assert proc.returncode == 1
