@@ -125,8 +125,10 @@ class Registry:
         self._storage.write_json_atomic(
             SNAPSHOT, {"format_version": FORMAT_VERSION, "checkpoints": entries}
         )
-        # A crash before this truncation only replays idempotent records over the new snapshot.
-        self._storage.truncate(JOURNAL)
+        # A crash before this only replays idempotent records over the new snapshot. Replaced,
+        # not truncated in place, so a symlink planted at the journal's name is never followed.
+        if self._storage.exists(JOURNAL) or self._storage.path(JOURNAL).is_symlink():
+            self._storage.write_bytes_atomic(JOURNAL, b"")
 
     def rebuild(self) -> int:
         """Rebuild the snapshot from the manifests and empty the journal; return the count."""

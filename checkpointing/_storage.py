@@ -38,8 +38,10 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 TEMP_PREFIX = ".tmp-"
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-_OPEN_FLAGS |= getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+# The journal: appended in place, so a symlink planted at its name must not be followed.
+_APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _COALESCE = 1 << 20  # hand chunks of about 1 MiB to the disk and the hashing thread
 _MAX_CHUNKS = 512  # stay below IOV_MAX for os.writev
 
@@ -235,14 +237,15 @@ class LocalStorage:
         """Append one line with a single ``O_APPEND`` write (call under a lock).
 
         If the file does not end with a newline (a writer was killed mid-line), a newline is
-        written first in the same call, so the torn line never swallows this one.
+        written first in the same call, so the torn line never swallows this one. A symlink
+        at ``name`` is not followed (``OSError``).
         """
         path = self.path(name)
         self._ensure_dir(path.parent)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, _APPEND_FLAGS, 0o644)
         try:
             size = os.fstat(fd).st_size
-            if size and _last_byte(path) != b"\n":
+            if size and os.pread(fd, 1, size - 1) != b"\n":
                 line = b"\n" + line
             os.write(fd, line)
         finally:
@@ -303,9 +306,15 @@ class LocalStorage:
         return True
 
     def truncate(self, name: str) -> None:
-        """Empty ``name`` if it exists (call under a lock)."""
-        with contextlib.suppress(FileNotFoundError):
-            os.truncate(self.path(name), 0)
+        """Empty ``name`` if it exists (call under a lock); a symlink there is not followed."""
+        try:
+            fd = os.open(self.path(name), os.O_WRONLY | _NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)
 
     def leftovers(self, *, older_than: float) -> list[str]:
         """Temporary files of interrupted writes, last modified more than ``older_than`` s ago."""
@@ -363,9 +372,3 @@ def _raise_with_path(exc: BaseException, final: Path) -> None:
     """
     if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
         raise type(exc)(exc.errno, exc.strerror, str(final)) from exc
-
-
-def _last_byte(path: Path) -> bytes:
-    with path.open("rb") as f:
-        f.seek(-1, os.SEEK_END)
-        return f.read(1)
