@@ -70,6 +70,9 @@ def to_table(data: object) -> tuple[pa.Table, dict[str, str]]:
     freq = getattr(data.index, "freq", None)
     if freq is not None:
         extra["index_freq"] = freq.freqstr
+    if len(data) and not len(data.columns) and isinstance(data.index, pd.RangeIndex):
+        # Nothing would be stored: Parquet keeps the row count only through a column.
+        extra["range_index_only"] = True
     try:
         table = pa.Table.from_pandas(data)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
@@ -113,6 +116,10 @@ def from_table(table: pa.Table) -> pd.DataFrame:
     for name in extra.get("object_columns", ()):
         if df[name].dtype != object:
             df[name] = df[name].astype(object)
+    if extra.get("range_index_only"):
+        (spec,) = table.schema.pandas_metadata["index_columns"]  # pandas' own record of it
+        index = pd.RangeIndex(spec["start"], spec["stop"], spec["step"], name=spec["name"])
+        df = pd.DataFrame(index=index, columns=df.columns)
     freqstr = extra.get("index_freq")
     if freqstr is not None and len(df.index):
         df.index = _with_freq(df.index, freqstr)
