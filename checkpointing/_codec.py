@@ -152,6 +152,14 @@ def to_json_value(obj: object, *, where: str = "metadata") -> Any:
     return _convert(obj, where, set())
 
 
+def _iso_duration(delta: dt.timedelta) -> str:
+    """``pd.Timedelta.isoformat``'s form (``P1DT2H3M4.000005S``, ``P-1DT23H59M59S``)."""
+    hours, rest = divmod(delta.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    fraction = f".{delta.microseconds:06d}" if delta.microseconds else ""
+    return f"P{delta.days}DT{hours}H{minutes}M{seconds}{fraction}S"
+
+
 def _convert(obj: object, where: str, seen: set[int]) -> Any:  # noqa: PLR0911, PLR0912
     if obj is None or isinstance(obj, bool | str):
         return obj
@@ -161,18 +169,21 @@ def _convert(obj: object, where: str, seen: set[int]) -> Any:  # noqa: PLR0911, 
         return float(obj) if math.isfinite(obj) else None
     if isinstance(obj, np.generic):
         if isinstance(obj, np.datetime64 | np.timedelta64):
-            return _convert(
-                pd.Timestamp(obj) if isinstance(obj, np.datetime64) else pd.Timedelta(obj),
-                where,
-                seen,
-            )
+            try:
+                value = pd.Timestamp(obj) if isinstance(obj, np.datetime64) else pd.Timedelta(obj)
+            except (OverflowError, ValueError) as exc:
+                raise TypeError(f"{where} is {obj!r}, out of pandas' range: {exc}") from exc
+            return _convert(value, where, seen)
         return _convert(obj.item(), where, seen)
     if obj is pd.NaT:
         return None
     if isinstance(obj, dt.datetime | dt.date | dt.time):
         return obj.isoformat()
     if isinstance(obj, dt.timedelta):
-        return pd.Timedelta(obj).isoformat()
+        try:
+            return pd.Timedelta(obj).isoformat()
+        except (OverflowError, ValueError):  # beyond pandas' ~292 years: same form by hand
+            return _iso_duration(obj)
     if isinstance(obj, Decimal | uuid.UUID | PurePath):
         return str(obj)
     if isinstance(obj, enum.Enum):
