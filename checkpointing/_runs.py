@@ -56,15 +56,15 @@ def now_utc() -> datetime:
 def new_pipeline_id(name: str, when: datetime | None = None) -> str:
     """``<name>_<YYYYmmdd_HHMMSS>_<suffix>``: sorts by start time, unique across processes.
 
-    The suffix is the microsecond of the start time followed by 24 random bits, so ids of runs
+    The suffix is the microsecond of the start time followed by 48 random bits, so ids of runs
     started in the same second still sort by start time and never collide in practice.
     """
     when = when or now_utc()
-    return f"{name}_{when:%Y%m%d_%H%M%S}_{when:%f}{secrets.token_hex(3)}"
+    return f"{name}_{when:%Y%m%d_%H%M%S}_{when:%f}{secrets.token_hex(6)}"
 
 
 def _id_pattern(name: str) -> re.Pattern[str]:
-    return re.compile(rf"^{re.escape(name)}_\d{{8}}_\d{{6}}_[0-9a-f]{{12}}$")
+    return re.compile(rf"^{re.escape(name)}_\d{{8}}_\d{{6}}_[0-9a-f]{{18}}$")
 
 
 def _pid_alive(pid: int) -> bool:

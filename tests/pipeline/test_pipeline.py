@@ -21,7 +21,7 @@ def dirs(tmp_path):
 
 def test_pipeline_id_layout(dirs):
     p = Pipeline("etl", **dirs)
-    assert re.fullmatch(r"etl_\d{8}_\d{6}_\d{6}[0-9a-f]{6}", p.pipeline_id)
+    assert re.fullmatch(r"etl_\d{8}_\d{6}_\d{6}[0-9a-f]{12}", p.pipeline_id)
 
 
 @pytest.mark.parametrize("bad", ["", "../x", "a/b", ".hidden", " etl"])

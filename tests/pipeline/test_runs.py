@@ -26,7 +26,7 @@ def test_pipeline_id_layout_and_uniqueness():
     when = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     ids = {new_pipeline_id("etl", when) for _ in range(2000)}
     assert len(ids) == 2000
-    assert all(re.fullmatch(r"etl_20260102_030405_678901[0-9a-f]{6}", i) for i in ids)
+    assert all(re.fullmatch(r"etl_20260102_030405_678901[0-9a-f]{12}", i) for i in ids)
 
 
 def test_pipeline_ids_sort_by_start_time():
