@@ -25,7 +25,8 @@ from logging_ext._errors import InvalidHandlerArgumentError
 
 __all__ = ["ProcessSafeRotatingFileHandler", "ProcessSafeTimedRotatingFileHandler"]
 
-_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+# Read access too: after each append the handler reads the byte before its line (see emit).
+_OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 
 class _ProcessSafeFileHandler(logging.Handler):
@@ -127,6 +128,8 @@ class _ProcessSafeFileHandler(logging.Handler):
                     fd = self._reopen()
             fd = self._before_write(fd, len(data), record.created)
             written = os.write(fd, data)
+            if written == len(data):
+                _unglue(fd, data)
             while written < len(data):
                 try:
                     written += os.write(fd, data[written:])
@@ -408,6 +411,22 @@ class ProcessSafeTimedRotatingFileHandler(_ProcessSafeFileHandler):
         files = self.rotated_files()
         for old in files[: max(0, len(files) - self.backupCount)]:
             old.unlink(missing_ok=True)
+
+
+def _unglue(fd: int, data: bytes) -> None:
+    """Append ``data`` again if the line just written was glued to another writer's fragment.
+
+    Linux may cut a write short when the writing process is killed (``SIGKILL`` between two
+    pages of the copy), leaving the start of its line without a newline at the end of the file.
+    The next line appended by anyone would then be glued to that fragment and be unreadable.
+    After its one ``O_APPEND`` write, the handler reads the byte just before its line: if it is
+    not a newline, the line is written once more, now on a line of its own (the glued copy
+    already ended the fragment's line). The fragment stays as one unparseable line (readers
+    skip it); no record of a live process is lost.
+    """
+    start = os.lseek(fd, 0, os.SEEK_CUR) - len(data)
+    if start > 0 and os.pread(fd, 1, start - 1) != b"\n":
+        os.write(fd, data)
 
 
 def _drop_fragment(fd: int, written: int) -> None:

@@ -198,6 +198,27 @@ def test_each_record_is_in_the_file_when_emit_returns(tmp_path: Path) -> None:
         assert _messages([path])[-1] == f"r{i}"
 
 
+@pytest.mark.parametrize(
+    "cls", [ProcessSafeRotatingFileHandler, ProcessSafeTimedRotatingFileHandler]
+)
+def test_a_fragment_left_by_a_killed_writer_never_swallows_a_record(tmp_path: Path, cls) -> None:
+    # A writer killed inside write() can leave the start of its line with no newline.
+    path = tmp_path / "app.log"
+    path.write_bytes(b'{"message": "whole"}\n{"message": "tor')
+    log = _logger("frag", cls(path))
+    log.info("after")
+    log.info("next")
+    lines = path.read_bytes().split(b"\n")
+    assert lines[-1] == b""
+    parsed = []
+    for line in lines[:-1]:
+        try:
+            parsed.append(json.loads(line)["message"])
+        except ValueError:
+            assert line.startswith(b'{"message": "tor')  # only the fragment's own line is bad
+    assert parsed == ["whole", "after", "next"]
+
+
 def test_timed_rotation_names_files_by_period(tmp_path: Path) -> None:
     path = tmp_path / "t.log"
     handler = ProcessSafeTimedRotatingFileHandler(path, when="S", utc=True, backupCount=2)

@@ -41,3 +41,27 @@ def strict_json_lines(path: Path) -> list[dict[str, Any]]:
         assert isinstance(record, dict)
         records.append(record)
     return records
+
+
+def json_lines_and_fragments(path: Path) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """The strict JSON records of ``path``, and the lines that are fragments of a killed write.
+
+    Linux can cut a write short when the writer is SIGKILLed between two pages of the copy, so
+    a killed writer may leave the start of its last record. Such a line must be the start of a
+    record (or a fragment glued to a whole record that is repeated on the next line); any other
+    unparseable line fails the test.
+    """
+    records = []
+    fragments = []
+    for line in path.read_bytes().split(b"\n"):
+        if not line:
+            continue
+        try:
+            record = json.loads(line, parse_constant=_reject_constant)
+        except ValueError:
+            assert line.startswith(b'{"timestamp": "'), f"{path}: not a record: {line[:200]!r}"
+            fragments.append(line)
+            continue
+        assert isinstance(record, dict)
+        records.append(record)
+    return records, fragments
