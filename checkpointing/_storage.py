@@ -17,6 +17,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import mmap
 import os
 import queue
 import threading
@@ -42,6 +43,7 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 # The journal: appended in place, so a symlink planted at its name must not be followed.
 _APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 _COALESCE = 1 << 20  # hand chunks of about 1 MiB to the disk and the hashing thread
 _MAX_CHUNKS = 512  # stay below IOV_MAX for os.writev
 
@@ -266,9 +268,21 @@ class LocalStorage:
         return json.loads(self.read_bytes(name), parse_constant=_reject_constant)
 
     def map(self, name: str) -> pa.Buffer:
-        """The whole file ``name`` as a memory-mapped pyarrow buffer (zero copy)."""
-        with pa.memory_map(str(self.path(name)), "r") as source:
-            return source.read_buffer()
+        """The whole file ``name`` as a read-only memory-mapped pyarrow buffer (zero copy).
+
+        The mapping is populated up front where the platform allows (``MAP_POPULATE``): one
+        call maps every cached page, instead of one page fault per 4 KiB while the checksum
+        thread and the decoder walk the same bytes.
+        """
+        fd = os.open(self.path(name), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            size = os.fstat(fd).st_size
+            if size == 0:
+                return pa.py_buffer(b"")
+            mapping = mmap.mmap(fd, size, flags=_MAP_FLAGS, prot=mmap.PROT_READ)
+        finally:
+            os.close(fd)
+        return pa.py_buffer(mapping)
 
     def root_exists(self) -> bool:
         """Whether the directory itself exists yet (it is created on the first write)."""
