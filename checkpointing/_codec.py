@@ -109,7 +109,7 @@ def _check_object_values(values: pd.Series | pd.Index, where: str) -> None:
 def from_table(table: pa.Table) -> pd.DataFrame:
     """Convert a table written by :func:`to_table` back to the DataFrame that was saved."""
     raw = (table.schema.metadata or {}).get(_META_KEY)
-    df = table.to_pandas()
+    df: pd.DataFrame = table.to_pandas()
     if raw is None:
         return df
     extra = json.loads(raw)
