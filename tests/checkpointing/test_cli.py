@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import pytest
 
 from checkpointing import CheckpointManager
 from checkpointing.__main__ import main
+from tests._processes import run_with_reader_gone
 
 
 @pytest.fixture
@@ -118,17 +118,6 @@ def test_real_subprocess(store):
 def test_a_closed_pipe_ends_quietly(store):
     """`python -m checkpointing list | head -1`: no traceback, no error line once head is gone."""
     manager, _ = store
-    read_end, write_end = os.pipe()
-    os.close(read_end)  # the reader is gone before the first write
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "checkpointing", "--dir", str(manager.checkpoint_dir), "list"],
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-        )
-    finally:
-        os.close(write_end)
+    proc = run_with_reader_gone("-m", "checkpointing", "--dir", str(manager.checkpoint_dir), "list")
     assert proc.stderr == ""
     assert proc.returncode == 1

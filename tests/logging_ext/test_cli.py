@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from logging_ext import PipelineLogger, main
+from tests._processes import run_with_reader_gone
 
 
 @pytest.fixture
@@ -90,17 +91,6 @@ def test_module_entry_point_in_a_subprocess(log_dir: Path) -> None:
 
 def test_a_closed_pipe_ends_quietly(log_dir: Path) -> None:
     """`python -m logging_ext events | head -1`: no traceback, no error line once head is gone."""
-    read_end, write_end = os.pipe()
-    os.close(read_end)  # the reader is gone before the first write
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "logging_ext", "--log-dir", str(log_dir), "events"],
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-        )
-    finally:
-        os.close(write_end)
+    proc = run_with_reader_gone("-m", "logging_ext", "--log-dir", str(log_dir), "events")
     assert proc.stderr == ""
     assert proc.returncode == 1
