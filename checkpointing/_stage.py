@@ -323,8 +323,3 @@ class Stage:
         if self._state is not StageState.RUNNING:
             msg = f"s.{what}() needs a running stage; stage {self.name!r} is {self._state.value}"
             raise RuntimeError(msg)
-
-
-def current_stage() -> Stage | None:
-    """The innermost stage running in the current context, or ``None``."""
-    return _current_stage.get()

@@ -319,17 +319,6 @@ class LocalStorage:
             return False
         return True
 
-    def truncate(self, name: str) -> None:
-        """Empty ``name`` if it exists (call under a lock); a symlink there is not followed."""
-        try:
-            fd = os.open(self.path(name), os.O_WRONLY | _NOFOLLOW | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return
-        try:
-            os.ftruncate(fd, 0)
-        finally:
-            os.close(fd)
-
     def leftovers(self, *, older_than: float) -> list[str]:
         """Temporary files of interrupted writes, last modified more than ``older_than`` s ago."""
         found = []
