@@ -14,6 +14,7 @@ import pytest
 from pythonjsonlogger.json import JsonFormatter as PjlJsonFormatter
 
 from logging_ext import JsonFormatter, iso_timestamp
+from tests._json import loads_strict
 
 
 def _record(msg: object = "hello", **extra: object) -> logging.LogRecord:
@@ -23,10 +24,7 @@ def _record(msg: object = "hello", **extra: object) -> logging.LogRecord:
 
 
 def _strict(line: str) -> dict[str, object]:
-    def refuse(constant: str) -> object:
-        raise AssertionError(constant)
-
-    data = json.loads(line, parse_constant=refuse)
+    data = loads_strict(line)
     assert isinstance(data, dict)
     return data
 

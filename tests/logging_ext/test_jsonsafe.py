@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from logging_ext import dumps_strict, to_jsonable
+from tests._json import loads_strict
 
 
 class Color(enum.Enum):
@@ -24,13 +25,6 @@ class Color(enum.Enum):
 class BadRepr:
     def __repr__(self) -> str:
         raise RuntimeError("no repr")
-
-
-def _strict_loads(text: str) -> object:
-    def refuse(constant: str) -> object:
-        raise AssertionError(f"non-strict constant {constant}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 @pytest.mark.parametrize(
@@ -68,12 +62,12 @@ def _strict_loads(text: str) -> object:
     ],
 )
 def test_awkward_values_take_their_documented_form(value: object, expected: object) -> None:
-    assert _strict_loads(dumps_strict({"v": value})) == {"v": expected}
+    assert loads_strict(dumps_strict({"v": value})) == {"v": expected}
 
 
 @pytest.mark.parametrize("value", [object(), BadRepr(), type, lambda: 1])
 def test_arbitrary_objects_become_strings(value: object) -> None:
-    decoded = _strict_loads(dumps_strict([value]))
+    decoded = loads_strict(dumps_strict([value]))
     assert isinstance(decoded, list)
     assert isinstance(decoded[0], str)
 
@@ -81,7 +75,7 @@ def test_arbitrary_objects_become_strings(value: object) -> None:
 def test_cycles_are_cut_instead_of_raising() -> None:
     data: dict[str, object] = {"a": float("nan")}
     data["self"] = data
-    decoded = _strict_loads(dumps_strict(data))
+    decoded = loads_strict(dumps_strict(data))
     assert isinstance(decoded, dict)
     assert decoded["a"] is None
     assert isinstance(decoded["self"], str)
@@ -100,12 +94,12 @@ def test_plain_data_is_serialised_as_json_dumps_does() -> None:
     )
 )
 def test_any_nested_value_gives_strict_json(value: object) -> None:
-    _strict_loads(dumps_strict(value))
+    loads_strict(dumps_strict(value))
     converted = to_jsonable(value)
-    _strict_loads(json.dumps(converted, allow_nan=False))
+    loads_strict(json.dumps(converted, allow_nan=False))
 
 
 @given(st.floats())
 def test_finite_floats_round_trip(value: float) -> None:
-    decoded = _strict_loads(dumps_strict(value))
+    decoded = loads_strict(dumps_strict(value))
     assert decoded == (value if math.isfinite(value) else None)

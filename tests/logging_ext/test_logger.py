@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import multiprocessing
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 
 from logging_ext import InvalidHandlerArgumentError, PipelineLogger, log_context
+from tests._json import loads_strict
 from tests.logging_ext import _workers
 
 EVENT_KEYS = ["timestamp", "event_type", "pipeline_id", "stage", "status", "metadata"]
@@ -21,11 +21,7 @@ EVENT_KEYS = ["timestamp", "event_type", "pipeline_id", "stage", "status", "meta
 def _lines(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [json.loads(line, parse_constant=_refuse) for line in path.read_text().splitlines()]
-
-
-def _refuse(constant: str) -> object:
-    raise AssertionError(f"non-strict JSON constant {constant}")
+    return [loads_strict(line) for line in path.read_text().splitlines()]
 
 
 @pytest.fixture

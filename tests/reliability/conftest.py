@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests._json import loads_strict
 from tests.reliability._workers import PRELOAD
 
 
@@ -24,10 +24,6 @@ def procs() -> Any:
     return ctx
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-strict JSON constant {name}")
-
-
 def strict_json_lines(path: Path) -> list[dict[str, Any]]:
     """Every line of ``path`` parsed as strict JSON (no NaN/Infinity); fails on any bad line."""
     records = []
@@ -35,7 +31,7 @@ def strict_json_lines(path: Path) -> list[dict[str, Any]]:
     assert not data or data.endswith(b"\n"), f"{path} ends with a partial line"
     for number, line in enumerate(data.split(b"\n")[:-1], 1):
         try:
-            record = json.loads(line, parse_constant=_reject_constant)
+            record = loads_strict(line)
         except ValueError as exc:
             pytest.fail(f"{path}:{number} is not strict JSON ({exc}): {line[:200]!r}")
         assert isinstance(record, dict)
@@ -57,7 +53,7 @@ def json_lines_and_fragments(path: Path) -> tuple[list[dict[str, Any]], list[byt
         if not line:
             continue
         try:
-            record = json.loads(line, parse_constant=_reject_constant)
+            record = loads_strict(line)
         except ValueError:
             assert line.startswith(b'{"timestamp": "'), f"{path}: not a record: {line[:200]!r}"
             fragments.append(line)

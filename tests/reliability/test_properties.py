@@ -7,7 +7,6 @@ import datetime as dt
 import decimal
 import io
 import itertools
-import json
 import logging
 import math
 import os
@@ -24,6 +23,7 @@ import checkpointing._manager as manager_module
 from checkpointing import CheckpointManager, InvalidNameError, Pipeline
 from checkpointing._registry import JOURNAL, LOCK, SNAPSHOT
 from logging_ext import JsonFormatter, PipelineLogger
+from tests._json import loads_strict
 from tests.reliability.conftest import strict_json_lines
 
 BOUNDED = settings(
@@ -73,10 +73,6 @@ NAMES = st.one_of(
     st.text(max_size=40),
     st.text(alphabet="./\\\x00\x7f -_é\u200b\n", max_size=12),
 )
-
-
-def _reject(constant: str) -> None:
-    pytest.fail(f"non-strict JSON constant {constant}")
 
 
 def fresh(tmp_path: Path) -> Path:
@@ -373,7 +369,7 @@ def test_awkward_metadata_is_stored_as_strict_json_or_a_clear_type_error(tmp_pat
         assert not list(directory.glob("*.json")), "rejected metadata left a manifest"
         return
     text = (directory / f"{cid}.json").read_text()
-    state = json.loads(text, parse_constant=_reject)
+    state = loads_strict(text)
     assert state == manager.load_checkpoint(cid)["state"]
 
 
@@ -404,7 +400,7 @@ def test_awkward_log_values_never_crash_and_stay_strict_json(extra, message):
     lines = stream.getvalue().splitlines()
     assert len(lines) >= 3  # plus any "--- Logging error ---" report goes to stderr, not here
     for line in lines:
-        assert isinstance(json.loads(line, parse_constant=_reject), dict)
+        assert isinstance(loads_strict(line), dict)
 
 
 @settings(BOUNDED, max_examples=40)
@@ -428,7 +424,7 @@ def test_values_whose_repr_fails_never_crash_logging_or_saving(tmp_path, capsys)
     log.warning(Unprintable(), extra={"value": Unprintable(), "nested": {"v": [Unprintable()]}})
     log.warning("%s", Unprintable())
     for line in stream.getvalue().splitlines():
-        assert isinstance(json.loads(line, parse_constant=_reject), dict)
+        assert isinstance(loads_strict(line), dict)
     with PipelineLogger(tmp_path / "logs", configure_root=False) as plog:
         plog.log_event("odd", "etl", "s", "info", {"value": Unprintable()})
     assert len(strict_json_lines(tmp_path / "logs" / "events" / "events.log")) == 1
