@@ -75,6 +75,18 @@ NAMES = st.one_of(
 )
 
 
+def _json_logger(name: str) -> tuple[logging.Logger, io.StringIO]:
+    """A logger that writes JSON lines through JsonFormatter into the returned buffer only."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    log = logging.getLogger(name)
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    return log, stream
+
+
 def fresh(tmp_path: Path) -> Path:
     """A new empty directory per hypothesis example."""
     path = tmp_path / f"ex{next(_counter)}"
@@ -387,13 +399,7 @@ def test_awkward_metadata_is_stored_as_strict_json_or_a_clear_type_error(tmp_pat
     message=VALUES,
 )
 def test_awkward_log_values_never_crash_and_stay_strict_json(extra, message):
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    log = logging.getLogger("reliability.properties")
-    log.handlers[:] = [handler]
-    log.propagate = False
-    log.setLevel(logging.INFO)
+    log, stream = _json_logger("reliability.properties")
     log.info(message, extra=extra)
     log.info("%s and %r", message, message)
     log.error("failed", exc_info=ValueError(message if isinstance(message, str) else "x"))
@@ -415,12 +421,7 @@ def test_awkward_event_metadata_never_crashes_and_stays_strict_json(tmp_path, me
 
 
 def test_values_whose_repr_fails_never_crash_logging_or_saving(tmp_path, capsys):
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    log = logging.getLogger("reliability.unprintable")
-    log.handlers[:] = [handler]
-    log.propagate = False
+    log, stream = _json_logger("reliability.unprintable")
     log.warning(Unprintable(), extra={"value": Unprintable(), "nested": {"v": [Unprintable()]}})
     log.warning("%s", Unprintable())
     for line in stream.getvalue().splitlines():
