@@ -6,8 +6,6 @@ module.
 
 from __future__ import annotations
 
-from checkpointing._config import ConfigError
-from checkpointing._diff import CheckpointDiff, ColumnDiff, diff_checkpoints, diff_frames
 from checkpointing._errors import (
     CheckpointError,
     CheckpointNotFoundError,
@@ -15,11 +13,13 @@ from checkpointing._errors import (
     InvalidNameError,
     LockTimeoutError,
 )
-from checkpointing._manager import CheckpointManager
-from checkpointing._names import validate_name
-from checkpointing._pipeline import Pipeline
-from checkpointing._runs import RunNotFoundError
-from checkpointing._stage import Stage, StageState
+from checkpointing.pipeline._config import ConfigError
+from checkpointing.pipeline._pipeline import Pipeline
+from checkpointing.pipeline._runs import RunNotFoundError
+from checkpointing.pipeline._stage import Stage, StageState
+from checkpointing.storage._names import validate_name
+from checkpointing.store._diff import CheckpointDiff, ColumnDiff, diff_checkpoints, diff_frames
+from checkpointing.store._manager import CheckpointManager
 
 __all__: list[str] = [
     "CheckpointDiff",

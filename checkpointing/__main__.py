@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checkpointing._cli import main
+from checkpointing.cli._main import main
 
 __all__ = ["main"]
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from checkpointing import CheckpointManager
-from checkpointing._codec import metadata_to_json
+from checkpointing.store._codec import metadata_to_json
 
 FRAMES = {
     "range index": pd.DataFrame({"a": [1, 2, 3]}),

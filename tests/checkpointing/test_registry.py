@@ -8,7 +8,8 @@ import logging
 import pandas as pd
 import pytest
 
-from checkpointing import CheckpointManager, LockTimeoutError, _registry
+from checkpointing import CheckpointManager, LockTimeoutError
+from checkpointing.store import _registry
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import zlib
 import pytest
 
 from checkpointing import InvalidNameError
-from checkpointing._storage import LocalStorage
+from checkpointing.storage._local import LocalStorage
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from checkpointing import ConfigError, Pipeline
-from checkpointing._config import pipeline_options
+from checkpointing.pipeline._config import pipeline_options
 from tests.pipeline._helpers import events, frame
 
 SEED_YAML = """\

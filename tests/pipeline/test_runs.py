@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from checkpointing import RunNotFoundError
-from checkpointing._runs import RunRecord, RunStore, new_pipeline_id
-from checkpointing._storage import LocalStorage
+from checkpointing.pipeline._runs import RunRecord, RunStore, new_pipeline_id
+from checkpointing.storage._local import LocalStorage
 
 
 @pytest.fixture

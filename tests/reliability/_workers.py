@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import checkpointing._registry as registry_module
+import checkpointing.store._registry as registry_module
 from checkpointing import CheckpointManager, CheckpointNotFoundError, IntegrityError
 from logging_ext import JsonFormatter, PipelineLogger, ProcessSafeRotatingFileHandler
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from checkpointing import CheckpointError, CheckpointManager, LockTimeoutError
-from checkpointing._registry import LOCK
+from checkpointing.store._registry import LOCK
 from tests.reliability import _workers
 
 FRAME = pd.DataFrame({"x": [1.0, 2.0]})

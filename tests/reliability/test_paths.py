@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from checkpointing import CheckpointManager, Pipeline
-from checkpointing._cli import main as checkpoint_cli
+from checkpointing.cli._main import main as checkpoint_cli
 from tests.reliability.conftest import strict_json_lines
 
 FRAME = pd.DataFrame({"x": [1, 2, 3]})

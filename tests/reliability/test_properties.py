@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import checkpointing._manager as manager_module
+import checkpointing.store._manager as manager_module
 from checkpointing import CheckpointManager, InvalidNameError, Pipeline
-from checkpointing._registry import JOURNAL, LOCK, SNAPSHOT
+from checkpointing.store._registry import JOURNAL, LOCK, SNAPSHOT
 from logging_ext import JsonFormatter, PipelineLogger
 from tests._json import loads_strict
 from tests.reliability.conftest import strict_json_lines

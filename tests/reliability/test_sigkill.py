@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from checkpointing import CheckpointManager
-from checkpointing._registry import JOURNAL, LOCK, SNAPSHOT
+from checkpointing.store._registry import JOURNAL, LOCK, SNAPSHOT
 from tests.reliability import _workers
 from tests.reliability.conftest import json_lines_and_fragments
 

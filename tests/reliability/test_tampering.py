@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from checkpointing import CheckpointManager, IntegrityError
-from checkpointing._cli import main as checkpoint_cli
-from checkpointing._registry import JOURNAL, SNAPSHOT
+from checkpointing.cli._main import main as checkpoint_cli
+from checkpointing.store._registry import JOURNAL, SNAPSHOT
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from checkpointing._storage import LocalStorage
+    from checkpointing.storage._local import LocalStorage
 
 __all__: list[str] = []
 

@@ -16,10 +16,10 @@ import time
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from checkpointing._errors import CheckpointNotFoundError, IntegrityError
-from checkpointing._manager import CheckpointManager
-from checkpointing._names import validate_name
-from checkpointing._runs import RunRecord, RunStore, new_pipeline_id, now_utc
-from checkpointing._stage import Stage
+from checkpointing.pipeline._runs import RunRecord, RunStore, new_pipeline_id, now_utc
+from checkpointing.pipeline._stage import Stage
+from checkpointing.storage._names import validate_name
+from checkpointing.store._manager import CheckpointManager
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -137,7 +137,7 @@ class Pipeline:
         if stage_logs:
             from pathlib import Path
 
-            from checkpointing._stage_logs import attach_stage_logs
+            from checkpointing.pipeline._stage_logs import attach_stage_logs
 
             attach_stage_logs(
                 stage_log_dir if stage_log_dir is not None else Path(log_dir) / "stages"
@@ -197,7 +197,7 @@ class Pipeline:
                 ``pipeline.logging``, or a value of the wrong type. Other sections are ignored.
             ImportError: ``config`` is a file and PyYAML is not installed.
         """
-        from checkpointing._config import pipeline_options, read_config
+        from checkpointing.pipeline._config import pipeline_options, read_config
 
         options = pipeline_options(read_config(config))
         options.update(overrides)

@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from checkpointing._errors import CheckpointError, IntegrityError
-from checkpointing._manager import CheckpointManager
+from checkpointing.store._manager import CheckpointManager
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -160,7 +160,7 @@ def _rebuild(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 
 def _diff(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    from checkpointing._diff import diff_checkpoints
+    from checkpointing.store._diff import diff_checkpoints
 
     result = diff_checkpoints(manager, args.id_a, args.id_b)
     _emit(args, result.to_dict(), result.format())

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, cast
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from checkpointing._codec import from_table, metadata_to_json, to_table
 from checkpointing._errors import CheckpointNotFoundError, IntegrityError
-from checkpointing._names import new_checkpoint_id, validate_name
-from checkpointing._registry import JOURNAL, LOCK, SNAPSHOT, Registry, entry_from_manifest
-from checkpointing._storage import TEMP_PREFIX, LocalStorage
+from checkpointing.storage._local import TEMP_PREFIX, LocalStorage
+from checkpointing.storage._names import new_checkpoint_id, validate_name
+from checkpointing.store._codec import from_table, metadata_to_json, to_table
+from checkpointing.store._registry import JOURNAL, LOCK, SNAPSHOT, Registry, entry_from_manifest
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

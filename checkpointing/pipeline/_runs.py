@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from checkpointing._errors import CheckpointError
 
 if TYPE_CHECKING:
-    from checkpointing._storage import LocalStorage
+    from checkpointing.storage._local import LocalStorage
 
 __all__ = ["RunNotFoundError"]
 

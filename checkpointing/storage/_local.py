@@ -31,7 +31,7 @@ import filelock
 import pyarrow as pa
 
 from checkpointing._errors import LockTimeoutError
-from checkpointing._names import validate_name
+from checkpointing.storage._names import validate_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

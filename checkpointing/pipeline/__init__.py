@@ -1,0 +1,13 @@
+"""Layer 3, the pipeline: ``Pipeline`` and ``Stage``, run records, configuration, stage logs.
+
+Ties the checkpoint store (:mod:`checkpointing.store`) to ``logging_ext``.
+"""
+
+from __future__ import annotations
+
+from checkpointing.pipeline._config import ConfigError
+from checkpointing.pipeline._pipeline import Pipeline
+from checkpointing.pipeline._runs import RunNotFoundError
+from checkpointing.pipeline._stage import Stage, StageState
+
+__all__ = ["ConfigError", "Pipeline", "RunNotFoundError", "Stage", "StageState"]

@@ -1,0 +1,12 @@
+"""Layer 2, the checkpoint store: manager, registry, manifests, codec, ids and diff.
+
+Talks to the filesystem only through :mod:`checkpointing.storage`; never imports the pipeline
+layer or ``logging_ext`` (it logs through ``logging.getLogger(__name__)`` like any library).
+"""
+
+from __future__ import annotations
+
+from checkpointing.store._diff import CheckpointDiff, ColumnDiff, diff_checkpoints, diff_frames
+from checkpointing.store._manager import CheckpointManager
+
+__all__ = ["CheckpointDiff", "CheckpointManager", "ColumnDiff", "diff_checkpoints", "diff_frames"]
