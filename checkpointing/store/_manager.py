@@ -5,12 +5,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
-import socket
 import threading
 import time
 import zlib
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
@@ -18,11 +15,20 @@ import pyarrow.parquet as pq
 
 from checkpointing._errors import CheckpointNotFoundError, IntegrityError
 from checkpointing.storage._local import TEMP_PREFIX, LocalStorage
-from checkpointing.storage._names import new_checkpoint_id, validate_name
+from checkpointing.storage._names import validate_name
 from checkpointing.store._codec import from_table, metadata_to_json, to_table
-from checkpointing.store._registry import JOURNAL, LOCK, SNAPSHOT, Registry, entry_from_manifest
+from checkpointing.store._ids import new_checkpoint_id
+from checkpointing.store._manifest import (
+    DATA_SUFFIX,
+    MANIFEST_SUFFIX,
+    build_manifest,
+    check_manifest,
+)
+from checkpointing.store._registry import REGISTRY_FILES, Registry, entry_from_manifest
+from checkpointing.store._retention import expire_checkpoints
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Iterator
     from pathlib import Path
 
@@ -32,24 +38,8 @@ __all__ = ["CheckpointManager"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-DATA_SUFFIX = ".parquet"
-MANIFEST_SUFFIX = ".json"
-_REGISTRY_FILES = frozenset({SNAPSHOT, JOURNAL, LOCK})
-_HOST = socket.gethostname()
 _THREADED_CHECK_BYTES = 1 << 20
 _CODECS = ("snappy", "zstd", "gzip", "brotli", "lz4", "none")
-# The manifest fields the registry, listing and verification rely on, with their JSON types.
-_MANIFEST_TYPES: dict[str, type] = {
-    "pipeline_id": str,
-    "stage": str,
-    "timestamp": str,
-    "data_file": str,
-    "data_hash": str,
-    "data_size": int,
-    "data_crc32": int,
-    "rows": int,
-}
 _DECODE_ERRORS = (pa.ArrowException, OSError, ValueError, KeyError, TypeError)
 
 
@@ -143,23 +133,20 @@ class CheckpointManager:
             pq.write_table(table, cast("Any", out), compression=cast("Any", self._compression))
         written = out.result
         assert written is not None
-        manifest: dict[str, Any] = {
-            "format_version": FORMAT_VERSION,
-            "checkpoint_id": checkpoint_id,
-            "pipeline_id": pipeline_id,
-            "stage": stage,
-            "timestamp": when.isoformat(),
-            "data_file": data_file,
-            "data_hash": written.sha256,
-            "data_size": written.size,
-            "data_crc32": written.crc32,
-            "compression": self._compression,
-            "rows": table.num_rows,
-            "columns": columns,
-            "metadata": meta,
-            "host": _HOST,
-            "pid": os.getpid(),
-        }
+        manifest = build_manifest(
+            checkpoint_id=checkpoint_id,
+            pipeline_id=pipeline_id,
+            stage=stage,
+            when=when,
+            data_file=data_file,
+            sha256=written.sha256,
+            size=written.size,
+            crc32=written.crc32,
+            compression=self._compression,
+            rows=table.num_rows,
+            columns=columns,
+            metadata=meta,
+        )
         try:
             self._storage.write_json_atomic(checkpoint_id + MANIFEST_SUFFIX, manifest)
             self._index(manifest)
@@ -198,19 +185,7 @@ class CheckpointManager:
             raise IntegrityError(
                 checkpoint_id, self._storage.path(name), "manifest is not valid JSON"
             ) from exc
-        if not isinstance(state, dict) or state.get("checkpoint_id") != checkpoint_id:
-            raise IntegrityError(
-                checkpoint_id, self._storage.path(name), "manifest does not describe this id"
-            )
-        for key, kind in _MANIFEST_TYPES.items():
-            value = state.get(key)
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise IntegrityError(
-                    checkpoint_id,
-                    self._storage.path(name),
-                    f"manifest field {key!r} is {type(value).__name__}, not {kind.__name__}",
-                )
-        return state
+        return check_manifest(state, checkpoint_id, self._storage.path(name))
 
     def load_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
         """Load a checkpoint, verifying its size and whole-file checksum on the way.
@@ -372,64 +347,7 @@ class CheckpointManager:
         Returns:
             How many checkpoints were deleted for their age.
         """
-        if retention_days < 0:
-            raise ValueError("retention_days must not be negative")
-        cutoff = (datetime.now(UTC) - timedelta(days=retention_days)).isoformat()
-        entries = self._registry.entries()
-        deleted = 0
-        for cid, entry in entries.items():
-            if (entry.get("timestamp") or "") < cutoff and self.delete_checkpoint(cid):
-                deleted += 1
-        self._remove_leftovers(entries, grace_seconds)
-        if deleted:
-            logger.info("deleted %d checkpoint(s) older than %g day(s)", deleted, retention_days)
-        return deleted
-
-    def _remove_leftovers(self, entries: dict[str, Any], grace_seconds: float) -> None:
-        storage = self._storage
-        names = set(storage.names())
-        removed: list[str] = list(storage.leftovers(older_than=grace_seconds))
-        for name in removed:
-            storage.remove_raw(name)
-        stems_with_manifest = set()
-        for name in names:
-            if name in _REGISTRY_FILES or name.startswith(TEMP_PREFIX):
-                continue
-            stem, suffix = os.path.splitext(name)  # noqa: PTH122 - a bare file name
-            if suffix == MANIFEST_SUFFIX:
-                stems_with_manifest.add(stem)
-                if not storage.exists(stem + DATA_SUFFIX) and storage.remove(name):
-                    self._registry.delete([stem])
-                    removed.append(name)
-            elif suffix == DATA_SUFFIX and stem + MANIFEST_SUFFIX not in names:
-                with contextlib.suppress(FileNotFoundError):
-                    if not storage.exists(stem + MANIFEST_SUFFIX) and (
-                        storage.age_seconds(name) > grace_seconds
-                    ):
-                        storage.remove(name)
-                        removed.append(name)
-        stale = [
-            cid
-            for cid in entries
-            if cid not in stems_with_manifest and not storage.exists(cid + MANIFEST_SUFFIX)
-        ]
-        missing = [
-            stem
-            for stem in stems_with_manifest
-            if stem not in entries and storage.exists(stem + MANIFEST_SUFFIX)
-        ]
-        self._registry.delete(stale)
-        for stem in missing:
-            with contextlib.suppress(CheckpointNotFoundError, IntegrityError):
-                self._index(self.get_state(stem))
-        if removed or stale or missing:
-            logger.info(
-                "cleanup removed %d leftover file(s), %d stale registry entr(ies), "
-                "re-indexed %d checkpoint(s)",
-                len(removed),
-                len(stale),
-                len(missing),
-            )
+        return expire_checkpoints(self, retention_days, grace_seconds=grace_seconds)
 
     def _index(self, manifest: dict[str, Any]) -> None:
         """Add a written manifest to the registry, unless it was deleted meanwhile."""
@@ -447,7 +365,7 @@ class CheckpointManager:
 
     def _scan_manifests(self) -> Iterator[dict[str, Any]]:
         for name in self._storage.names():
-            if name in _REGISTRY_FILES or name.startswith(TEMP_PREFIX):
+            if name in REGISTRY_FILES or name.startswith(TEMP_PREFIX):
                 continue
             if not name.endswith(MANIFEST_SUFFIX):
                 continue

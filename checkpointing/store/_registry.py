@@ -32,6 +32,7 @@ __all__: list[str] = []
 SNAPSHOT = "checkpoint_metadata.json"
 JOURNAL = "checkpoint_metadata.journal"
 LOCK = "checkpoint_metadata.json.lock"
+REGISTRY_FILES = frozenset({SNAPSHOT, JOURNAL, LOCK})
 COMPACT_BYTES = 1 << 20
 FORMAT_VERSION = 1
 ENTRY_FIELDS = (

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from checkpointing import InvalidNameError, validate_name
-from checkpointing.storage._names import new_checkpoint_id
+from checkpointing.store._ids import new_checkpoint_id
 
 BAD_NAMES = {
     "not a str": 123,

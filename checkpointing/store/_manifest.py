@@ -1,0 +1,90 @@
+"""The manifest: one checkpoint's state as a JSON document beside its data file.
+
+A manifest is the source of truth of the store (the registry is only an index over them): a
+checkpoint exists exactly when its manifest does. It is strict JSON, never pickle, and is checked
+field by field before anything relies on it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import TYPE_CHECKING, Any
+
+from checkpointing._errors import IntegrityError
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
+
+__all__: list[str] = []
+
+FORMAT_VERSION = 1
+DATA_SUFFIX = ".parquet"
+MANIFEST_SUFFIX = ".json"
+_HOST = socket.gethostname()
+# The manifest fields the registry, listing and verification rely on, with their JSON types.
+_FIELD_TYPES: dict[str, type] = {
+    "pipeline_id": str,
+    "stage": str,
+    "timestamp": str,
+    "data_file": str,
+    "data_hash": str,
+    "data_size": int,
+    "data_crc32": int,
+    "rows": int,
+}
+
+
+def build_manifest(
+    *,
+    checkpoint_id: str,
+    pipeline_id: str,
+    stage: str,
+    when: datetime,
+    data_file: str,
+    sha256: str,
+    size: int,
+    crc32: int,
+    compression: str,
+    rows: int,
+    columns: Any,
+    metadata: dict[str, Any],
+) -> dict[str, Any]:
+    """The manifest of a checkpoint whose data file has just been written."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "checkpoint_id": checkpoint_id,
+        "pipeline_id": pipeline_id,
+        "stage": stage,
+        "timestamp": when.isoformat(),
+        "data_file": data_file,
+        "data_hash": sha256,
+        "data_size": size,
+        "data_crc32": crc32,
+        "compression": compression,
+        "rows": rows,
+        "columns": columns,
+        "metadata": metadata,
+        "host": _HOST,
+        "pid": os.getpid(),
+    }
+
+
+def check_manifest(state: object, checkpoint_id: str, path: Path) -> dict[str, Any]:
+    """Return ``state`` if it is a well-formed manifest of ``checkpoint_id``.
+
+    Raises:
+        IntegrityError: It describes another id, or a field it needs has the wrong type.
+    """
+    if not isinstance(state, dict) or state.get("checkpoint_id") != checkpoint_id:
+        raise IntegrityError(checkpoint_id, path, "manifest does not describe this id")
+    for key, kind in _FIELD_TYPES.items():
+        value = state.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise IntegrityError(
+                checkpoint_id,
+                path,
+                f"manifest field {key!r} is {type(value).__name__}, not {kind.__name__}",
+            )
+    return state
