@@ -1,7 +1,8 @@
 """Verified, crash-safe Parquet checkpoints and restartable pipelines for pandas.
 
 Public names are re-exported here; import them from ``checkpointing``, never from a private
-module.
+module. The package is layered (see docs/architecture.md): ``storage`` (bytes on disk) <
+``store`` (checkpoints) < ``pipeline`` (runs and stages) < ``cli``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,20 @@ from checkpointing._errors import (
     IntegrityError,
     InvalidNameError,
     LockTimeoutError,
+    RunNotFoundError,
+    RunRecordError,
+    RunUnavailableError,
+    StageIdentityError,
 )
-from checkpointing.pipeline._config import ConfigError
-from checkpointing.pipeline._pipeline import Pipeline
-from checkpointing.pipeline._runs import RunNotFoundError
-from checkpointing.pipeline._stage import Stage, StageState
-from checkpointing.storage._names import validate_name
-from checkpointing.store._diff import CheckpointDiff, ColumnDiff, diff_checkpoints, diff_frames
-from checkpointing.store._manager import CheckpointManager
+from checkpointing.pipeline import ConfigError, Pipeline, Stage, StageState
+from checkpointing.storage import validate_name
+from checkpointing.store import (
+    CheckpointDiff,
+    CheckpointManager,
+    ColumnDiff,
+    diff_checkpoints,
+    diff_frames,
+)
 
 __all__: list[str] = [
     "CheckpointDiff",
@@ -33,7 +40,10 @@ __all__: list[str] = [
     "LockTimeoutError",
     "Pipeline",
     "RunNotFoundError",
+    "RunRecordError",
+    "RunUnavailableError",
     "Stage",
+    "StageIdentityError",
     "StageState",
     "diff_checkpoints",
     "diff_frames",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from checkpointing.pipeline._config import ConfigError
 from checkpointing.pipeline._pipeline import Pipeline
-from checkpointing.pipeline._runs import RunNotFoundError
 from checkpointing.pipeline._stage import Stage, StageState
 
-__all__ = ["ConfigError", "Pipeline", "RunNotFoundError", "Stage", "StageState"]
+__all__ = ["ConfigError", "Pipeline", "Stage", "StageState"]

@@ -362,6 +362,35 @@ class LocalStorage:
         finally:
             lock.release()
 
+    def try_lock(self, name: str) -> Held | None:
+        """Take the inter-process lock file ``name`` without waiting, and keep it.
+
+        Returns:
+            A handle whose :meth:`Held.release` gives the lock back, or ``None`` when another
+            holder (another process, or another handle in this one) has it. The operating
+            system releases the lock when its holder dies, even by ``SIGKILL``.
+        """
+        path = self.path(name)
+        self._ensure_dir(path.parent, again=not path.parent.is_dir())
+        lock = filelock.FileLock(path, timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            return None
+        return Held(lock)
+
+
+class Held:
+    """An inter-process lock held until :meth:`release` (or until the process ends)."""
+
+    def __init__(self, lock: filelock.BaseFileLock) -> None:
+        self._lock = lock
+
+    def release(self) -> None:
+        """Give the lock back (idempotent)."""
+        if self._lock.is_locked:
+            self._lock.release(force=True)
+
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not strict JSON")
