@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from checkpointing._errors import RunNotFoundError, RunRecordError
 
 if TYPE_CHECKING:
-    from checkpointing.storage._local import Held, LocalStorage
+    from checkpointing.storage._local import Held
+    from checkpointing.storage._protocol import Storage
 
 __all__: list[str] = []
 
@@ -188,7 +189,7 @@ class RunStore:
     (:meth:`claim`) writes its record, so concurrent runs never contend.
     """
 
-    def __init__(self, storage: LocalStorage) -> None:
+    def __init__(self, storage: Storage) -> None:
         self._storage = storage
 
     @staticmethod

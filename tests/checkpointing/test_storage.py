@@ -9,7 +9,7 @@ import zlib
 import pytest
 
 from checkpointing import InvalidNameError
-from checkpointing.storage._local import LocalStorage
+from checkpointing.storage import LocalStorage, Storage
 
 
 @pytest.fixture
@@ -78,3 +78,10 @@ def test_append_line_repairs_a_torn_tail(storage):
         f.write(b"tor")
     storage.append_line("j", b"two\n")
     assert storage.read_bytes("j").splitlines() == [b"one", b"tor", b"two"]
+
+
+def test_the_local_backend_implements_the_storage_protocol(tmp_path):
+    storage: Storage = LocalStorage(tmp_path)  # checked by mypy; the names below at runtime
+    for name in Storage.__dict__:
+        if not name.startswith("_"):
+            assert callable(getattr(storage, name)) or name == "root", name
