@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -11,7 +12,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from checkpointing._errors import CheckpointError, IntegrityError
+from checkpointing._errors import (
+    CheckpointError,
+    IntegrityError,
+    InvalidNameError,
+    RunNotFoundError,
+)
+from checkpointing.pipeline._runs import RunStore
 from checkpointing.store._manager import CheckpointManager
 
 if TYPE_CHECKING:
@@ -190,9 +197,18 @@ def _cleanup(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 def _progress(manager: CheckpointManager, args: argparse.Namespace) -> int:
     progress = manager.get_pipeline_progress(args.pipeline_id)
+    status = []
+    with contextlib.suppress(RunNotFoundError, InvalidNameError):
+        # A run's record knows which stages completed; checkpoints alone do not (a stage may
+        # have saved one and then failed).
+        record = RunStore(manager.storage).read(args.pipeline_id)
+        progress["completed_stages"] = record.completed_stages()
+        progress["status"] = record.status
+        status = [f"status             {record.status}"]
     text = "\n".join(
         [
             f"pipeline           {progress['pipeline_id']}",
+            *status,
             f"completed stages   {', '.join(progress['completed_stages']) or '-'}",
             f"total checkpoints  {progress['total_checkpoints']}",
             f"latest checkpoint  {progress['latest_checkpoint'] or '-'}",

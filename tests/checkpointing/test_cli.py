@@ -196,3 +196,22 @@ def test_log_dir_is_a_global_option(argv, expected):
     from checkpointing.cli._main import _parser
 
     assert _parser().parse_args(argv).log_dir == expected
+
+
+def test_progress_of_a_run_lists_only_stages_that_completed(tmp_path, capsys):
+    from checkpointing import Pipeline
+
+    ckpt = tmp_path / "ckpt"
+    p = Pipeline("etl", checkpoint_dir=ckpt, log_dir=tmp_path / "logs")
+    with pytest.raises(RuntimeError), p:
+        with p.stage("extract") as s:
+            s.checkpoint(pd.DataFrame({"a": [1]}))
+        with p.stage("transform") as s:
+            s.checkpoint(pd.DataFrame({"a": [2]}))  # saved, then the stage fails
+            raise RuntimeError("bad transform")
+    code, out, _ = run(capsys, "--dir", str(ckpt), "progress", p.pipeline_id, "--json")
+    progress = json.loads(out)
+    assert code == 0
+    assert progress["completed_stages"] == ["extract"]
+    assert progress["status"] == "failed"
+    assert progress["total_checkpoints"] == 2
