@@ -8,7 +8,10 @@ the builtin it resembles, so callers may catch either::
         ├── IntegrityError           (also ValueError)   stored bytes do not match the manifest
         ├── CheckpointNotFoundError  (also KeyError)     no checkpoint with that id
         ├── InvalidNameError         (also ValueError)   a pipeline id, stage or id is unusable
+        ├── ItemNotFoundError        (also KeyError)     no committed item with that stage and key
         ├── LockTimeoutError         (also TimeoutError) the registry lock could not be taken
+        ├── MapError                 (also RuntimeError) items of a fan-out failed or did not run
+        ├── NotPicklableError        (also TypeError)    a fan-out's task cannot reach its workers
         ├── RunNotFoundError         (also KeyError)     no run record with that pipeline id
         ├── RunRecordError           (also ValueError)   a run record is unreadable or malformed
         ├── RunUnavailableError      (also RuntimeError) a run completed or a live process runs it
@@ -30,7 +33,10 @@ __all__ = [
     "CheckpointNotFoundError",
     "IntegrityError",
     "InvalidNameError",
+    "ItemNotFoundError",
     "LockTimeoutError",
+    "MapError",
+    "NotPicklableError",
     "RunNotFoundError",
     "RunRecordError",
     "RunUnavailableError",
@@ -99,6 +105,28 @@ class InvalidNameError(CheckpointError, ValueError):
         return type(self), (self.name, self.reason)
 
 
+class ItemNotFoundError(CheckpointError, KeyError):
+    """No item with this stage and key was committed in the run (see ``Pipeline.load``).
+
+    Attributes:
+        pipeline_id: The run that was searched.
+        stage: The stage name.
+        key: The item key.
+    """
+
+    def __init__(self, pipeline_id: str, stage: str, key: str) -> None:
+        super().__init__(f"no committed item {key!r} of stage {stage!r} in run {pipeline_id!r}")
+        self.pipeline_id = pipeline_id
+        self.stage = stage
+        self.key = key
+
+    def __reduce__(self) -> tuple[type[ItemNotFoundError], tuple[str, str, str]]:
+        return type(self), (self.pipeline_id, self.stage, self.key)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class LockTimeoutError(CheckpointError, TimeoutError):
     """The registry lock was not acquired within the timeout.
 
@@ -121,6 +149,63 @@ class LockTimeoutError(CheckpointError, TimeoutError):
 
     def __reduce__(self) -> tuple[type[LockTimeoutError], tuple[str, float]]:
         return type(self), (self.path, self.timeout)
+
+
+class MapError(CheckpointError, RuntimeError):
+    """Items of a ``Pipeline.map`` fan-out failed, or did not run because the fan-out stopped.
+
+    Raised once every item has finished (or, with ``fail_fast=True``, at the first failure);
+    the first item's error is chained as ``__cause__``. Items that completed are committed:
+    a resumed run restores them and runs only the failed and missing ones.
+
+    Attributes:
+        stage: The stage name.
+        failed: Keys of the items whose function raised or whose task was lost, in item order.
+        not_run: Keys of the items cancelled before they ran (``fail_fast``), in item order.
+        total: How many items the fan-out had.
+    """
+
+    def __init__(
+        self, stage: str, failed: tuple[str, ...], not_run: tuple[str, ...], total: int
+    ) -> None:
+        shown = ", ".join(failed[:10]) + (f", ... ({len(failed) - 10} more)" if failed[10:] else "")
+        message = f"{len(failed)} of {total} items of stage {stage!r} failed: {shown}"
+        if not_run:
+            message += f"; {len(not_run)} did not run"
+        super().__init__(message)
+        self.stage = stage
+        self.failed = tuple(failed)
+        self.not_run = tuple(not_run)
+        self.total = total
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[MapError], tuple[str, tuple[str, ...], tuple[str, ...], int]]:
+        return type(self), (self.stage, self.failed, self.not_run, self.total)
+
+
+class NotPicklableError(CheckpointError, TypeError):
+    """The function or an item of a fan-out cannot be sent to the executor's workers.
+
+    Raised by ``Pipeline.map`` before any item runs.
+
+    Attributes:
+        stage: The stage name.
+        what: ``"the function"`` or ``"item <key>"``.
+        reason: The serializer's complaint.
+    """
+
+    def __init__(self, stage: str, what: str, reason: str) -> None:
+        super().__init__(
+            f"stage {stage!r}: {what} cannot be sent to the workers ({reason}); define "
+            "functions at module level in an importable module and pass picklable items"
+        )
+        self.stage = stage
+        self.what = what
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[NotPicklableError], tuple[str, str, str]]:
+        return type(self), (self.stage, self.what, self.reason)
 
 
 class RunNotFoundError(CheckpointError, KeyError):

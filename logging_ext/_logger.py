@@ -292,6 +292,7 @@ class PipelineLogger:
         metadata: Mapping[str, Any] | None = None,
         *,
         exc_info: BaseException | None = None,
+        created: float | None = None,
     ) -> None:
         """Write one event to ``events/events.log`` and ``pipeline.log`` (and ``errors.log``).
 
@@ -307,6 +308,8 @@ class PipelineLogger:
             status: ``success``, ``error``, ``warning`` or ``info``.
             metadata: Event details, written as a JSON object.
             exc_info: An exception whose type, message and traceback go to ``errors.log``.
+            created: When the event happened (seconds since the epoch, as ``time.time()``);
+                default now. For events that happened elsewhere and are logged later.
         """
         level = _LEVEL_OF_STATUS.get(status, logging.INFO)
         logger = self._events_logger
@@ -321,6 +324,8 @@ class PipelineLogger:
             (),
             (type(exc_info), exc_info, exc_info.__traceback__) if exc_info is not None else None,
         )
+        if created is not None:
+            record.created, record.msecs = created, (created - int(created)) * 1000
         attributes = record.__dict__
         attributes["event_type"] = event_type
         attributes["pipeline_id"] = pipeline_id

@@ -76,12 +76,30 @@ class EventLog:
         stage: str | None,
         status: str,
         metadata: Mapping[str, Any],
+        *,
+        exc_info: BaseException | None = None,
+        created: float | None = None,
     ) -> None:
-        """Log one event of the run (nothing without a logger)."""
+        """Log one event of the run (nothing without a logger).
+
+        ``exc_info`` sends the exception's traceback to ``errors.log``; ``created`` stamps an
+        event that happened earlier or elsewhere (a fan-out's worker) with its own time.
+        """
         if self.logger is not None:
             self.logger.log_event(
-                event_type, pipeline_id, stage=stage, status=status, metadata=dict(metadata)
+                event_type,
+                pipeline_id,
+                stage=stage,
+                status=status,
+                metadata=dict(metadata),
+                exc_info=exc_info,
+                created=created,
             )
+
+    @property
+    def level(self) -> int | None:
+        """The level of the logger, or ``None`` when no events are logged."""
+        return None if self.logger is None else self.logger.level
 
     def stage_error(
         self, pipeline_id: str, stage: str, error: BaseException, metadata: dict[str, Any]

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from checkpointing.pipeline import _decorators
 from checkpointing.pipeline._events import EventLog
 from checkpointing.pipeline._hooks import StageHooks
+from checkpointing.pipeline._map import Fanout
+from checkpointing.pipeline._map_restore import load_item
 from checkpointing.pipeline._run import RunTracker, describe_error
 from checkpointing.pipeline._runs import PIPELINE_ID_SUFFIX_LENGTH, RunStore
 from checkpointing.pipeline._stage import Stage
@@ -23,7 +25,7 @@ from checkpointing.store._ids import MAX_PREFIX_BYTES, check_id_fits
 from checkpointing.store._manager import CheckpointManager
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Iterable, Mapping
     from os import PathLike
     from types import TracebackType
 
@@ -33,6 +35,7 @@ __all__ = ["Pipeline"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 _log = std_logging.getLogger("checkpointing.pipeline")
 
@@ -136,6 +139,13 @@ class Pipeline:
 
         self._log_context = log_context
         self._hooks = StageHooks(self._run, self._events, self.manager, log_context)
+        self._fanout = Fanout(
+            self._run,
+            self._events,
+            self.manager,
+            compression=compression,
+            lock_timeout=lock_timeout,
+        )
 
     @classmethod
     def from_config(
@@ -371,6 +381,77 @@ class Pipeline:
         told apart by their order in the run.
         """
         return _decorators.step_decorator(self, name)
+
+    # -- fan-out ------------------------------------------------------------------------------
+
+    def map(
+        self,
+        stage: str,
+        fn: Callable[[T], Any],
+        items: Iterable[T],
+        *,
+        key: Callable[[T], str] | None = None,
+        executor: object = None,
+        fail_fast: bool = False,
+        collect: bool = True,
+        metadata: Mapping[str, Any] | None = None,
+        progress: bool | None = None,
+    ) -> list[Any]:
+        """Run ``fn(item)`` for each item as an execution of ``stage`` keyed by the item.
+
+        The process that runs an item checkpoints its result (DataFrame or pyarrow Table) in
+        the shared store and commits it once, even when the executor runs it twice. A resumed
+        run restores committed items and runs only the failed and missing ones. Each item's
+        events (with its ``key``) reach this pipeline's event log, and records logged by ``fn``
+        carry ``pipeline_id``, ``stage`` and ``key``, wherever it ran. See docs/distributed.md.
+
+        Args:
+            stage: The stage name.
+            fn: Returns a DataFrame or Table; picklable for a process pool or Dask.
+            items: The items (consumed once).
+            key: The item's key (default ``str(item)``): a valid name, unique among the items.
+            executor: ``None`` (this thread), a ``concurrent.futures.Executor`` or a
+                ``dask.distributed.Client`` (``stagepoint[dask]``). Workers must reach the
+                checkpoint directory at the same absolute path.
+            fail_fast: Stop at the first failure; by default every item runs.
+            collect: ``False`` returns checkpoint ids instead of data (see :meth:`load`).
+            metadata: JSON values stored in every item's manifest, beside ``key``.
+            progress: Progress line on stderr (default: when it is a terminal).
+
+        Returns:
+            Results (or checkpoint ids) in the order of ``items``; restored ones as DataFrames.
+
+        Raises:
+            checkpointing.MapError: Items failed, once the others finished (the first error is
+                its ``__cause__``); the run is recorded as failed.
+            checkpointing.StageIdentityError: Duplicate keys, or a key already used in the run.
+            checkpointing.NotPicklableError: ``fn`` or an item cannot reach the workers; nothing
+                ran.
+            checkpointing.InvalidNameError: ``stage`` or a key is not a valid name.
+            TypeError: An unknown ``executor``, or ``metadata`` that is not JSON.
+            ValueError: ``collect=False`` with checkpoints disabled.
+        """
+        return self._fanout.map(
+            stage,
+            fn,
+            items,
+            key=key,
+            executor=executor,
+            fail_fast=fail_fast,
+            collect=collect,
+            metadata=metadata,
+            progress=progress,
+        )
+
+    def load(self, stage: str, key: str) -> Any:
+        """The verified data of item ``key`` of ``stage`` committed in this run (or resumed run).
+
+        Raises:
+            checkpointing.ItemNotFoundError: No such item was committed in this run.
+            checkpointing.IntegrityError: Its checkpoint failed verification.
+            RuntimeError: Checkpoints are disabled.
+        """
+        return load_item(self._run, self.manager, stage, key)
 
 
 def _check_pipeline_name(name: str) -> str:

@@ -176,6 +176,23 @@ class RunTracker:
             self._occurrences[name] = occurrence
             return StageIdentity(name, None, occurrence)
 
+    def identify_keys(self, name: str, keys: list[str]) -> list[StageIdentity]:
+        """The identities of many keyed executions of ``name`` (a fan-out), all or none.
+
+        Raises:
+            checkpointing.StageIdentityError: A key is already used for ``name`` in this run by
+                an execution that is running or completed; no key is taken then.
+        """
+        with self._lock:
+            taken = [k for k in keys if self._keys.get((name, k))]
+            if taken:
+                shown = ", ".join(repr(k) for k in taken[:10])
+                msg = f"keys already used by other executions in this run: {shown}"
+                raise StageIdentityError(name, msg)
+            for key in keys:
+                self._keys[(name, key)] = True
+            return [StageIdentity(name, key, None) for key in keys]
+
     def candidates(self, identity: StageIdentity) -> list[str]:
         """Checkpoint ids recorded for this execution, newest first.
 
@@ -201,6 +218,17 @@ class RunTracker:
         ids.reverse()
         return ids
 
+    def keyed_candidates(self, name: str) -> dict[str, list[str]]:
+        """Checkpoint ids recorded for each key of ``name``, newest first (one pass)."""
+        found: dict[str, list[str]] = {}
+        with self._lock:
+            entries = [] if self._record is None else list(self._record.stages)
+        for entry in reversed(entries):
+            key = entry.get("key")
+            if entry.get("stage") == name and key is not None:
+                found.setdefault(key, []).extend(reversed(entry.get("checkpoint_ids", [])))
+        return found
+
     def stage_failed(self, identity: StageIdentity, error: BaseException) -> None:
         """Note a failed execution; the record says the run failed (never raises)."""
         with self._lock:
@@ -223,6 +251,36 @@ class RunTracker:
                 | {"checkpoint_ids": list(checkpoint_ids), "completed_at": now_utc().isoformat()}
             )
             self._write(failing=False)
+
+    def executions_finished(
+        self,
+        completed: list[tuple[StageIdentity, tuple[str, ...]]],
+        failed: list[tuple[StageIdentity, BaseException]],
+    ) -> None:
+        """Record many executions with one write of the record (a fan-out's items).
+
+        ``completed`` executions are recorded with their checkpoints; ``failed`` ones free their
+        key for a retry and, like :meth:`stage_failed`, mark the run failed with the first
+        error. Never raises while recording a failure.
+        """
+        with self._lock:
+            for identity, _ in failed:
+                if identity.key is not None:
+                    self._keys[(identity.name, identity.key)] = False
+            if self._record is None or self._runs is None or not (completed or failed):
+                return
+            now = now_utc().isoformat()
+            for identity, ids in completed:
+                self._record.stages.append(
+                    {"stage": identity.name}
+                    | identity.describe()
+                    | {"checkpoint_ids": list(ids), "completed_at": now}
+                )
+            if failed:
+                identity, error = failed[0]
+                self._record.status = "failed"
+                self._record.error = describe_error(error) | {"stage": identity.name}
+            self._write(failing=bool(failed))
 
     # -- the run ------------------------------------------------------------------------------
 

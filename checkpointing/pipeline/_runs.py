@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from checkpointing._errors import RunNotFoundError, RunRecordError
+from checkpointing.pipeline._items import remove_run as remove_item_commits
 
 if TYPE_CHECKING:
     from checkpointing.storage._local import Held
@@ -285,8 +286,8 @@ class RunStore:
     def cleanup(self, retention_days: float, *, keep: str | None = None) -> int:
         """Delete records of runs that ended (or started) more than ``retention_days`` ago.
 
-        Records of live runs, and the record of ``keep``, are kept. Returns how many were
-        deleted.
+        Records of live runs, and the record of ``keep``, are kept; a deleted run's item commit
+        records (``items/<pipeline_id>/``) go with it. Returns how many were deleted.
         """
         cutoff = now_utc() - timedelta(days=retention_days)
         deleted = 0
@@ -308,6 +309,7 @@ class RunStore:
             try:
                 if self._storage.remove(self._name(pipeline_id)):
                     deleted += 1
+                remove_item_commits(self._storage, pipeline_id)
                 self._storage.remove(self._lock_name(pipeline_id))
             finally:
                 held.release()

@@ -11,7 +11,10 @@ from checkpointing import (
     CheckpointNotFoundError,
     IntegrityError,
     InvalidNameError,
+    ItemNotFoundError,
     LockTimeoutError,
+    MapError,
+    NotPicklableError,
 )
 
 ERRORS = [
@@ -19,6 +22,9 @@ ERRORS = [
     (CheckpointNotFoundError("etl_x_1"), KeyError),
     (InvalidNameError("a/b", "pipeline_id must not contain a path separator"), ValueError),
     (LockTimeoutError("/d/checkpoint_metadata.json.lock", 1.5), TimeoutError),
+    (ItemNotFoundError("etl_1", "fetch", "AAPL"), KeyError),
+    (MapError("fetch", ("AAPL", "MSFT"), ("GOOG",), 10), RuntimeError),
+    (NotPicklableError("fetch", "the function", "cannot pickle lock"), TypeError),
 ]
 
 
@@ -43,3 +49,18 @@ def test_not_found_message_is_not_quoted():
 def test_lock_timeout_says_how_to_recover():
     message = str(LockTimeoutError("/d/x.lock", 2))
     assert "delete /d/x.lock" in message
+
+
+def test_map_error_lists_the_failed_keys_and_counts_the_rest():
+    many = tuple(f"k{i}" for i in range(12))
+    assert str(MapError("fetch", many, (), 20)) == (
+        "12 of 20 items of stage 'fetch' failed: k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, "
+        "... (2 more)"
+    )
+    assert str(MapError("fetch", ("a",), ("b", "c"), 3)).endswith("failed: a; 2 did not run")
+
+
+def test_item_not_found_message_is_not_quoted():
+    assert str(ItemNotFoundError("etl_1", "fetch", "AAPL")) == (
+        "no committed item 'AAPL' of stage 'fetch' in run 'etl_1'"
+    )

@@ -64,6 +64,15 @@ def test_events_follow_the_schema_in_events_log(pipeline_logger: PipelineLogger)
         assert dt.datetime.fromisoformat(event["timestamp"]).utcoffset() is not None
 
 
+def test_an_event_that_happened_elsewhere_keeps_its_own_time(
+    pipeline_logger: PipelineLogger,
+) -> None:
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, 250000, tzinfo=dt.UTC)
+    pipeline_logger.log_event("stage_start", "run1", "fetch", "info", created=when.timestamp())
+    (event,) = _lines(pipeline_logger.log_dir / "events" / "events.log")
+    assert dt.datetime.fromisoformat(event["timestamp"]) == when
+
+
 def test_events_also_land_in_pipeline_log_with_record_fields(
     pipeline_logger: PipelineLogger,
 ) -> None:

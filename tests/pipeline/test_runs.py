@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from checkpointing import RunNotFoundError
+from checkpointing.pipeline import _items
 from checkpointing.pipeline._runs import RunRecord, RunStore, new_pipeline_id
 from checkpointing.storage._local import LocalStorage
 
@@ -143,3 +144,17 @@ def test_cleanup_drops_old_finished_records_only(store, live_owner):
         store.read(stale.pipeline_id)
     assert store.read(live.pipeline_id).status == "running"
     assert store.read(fresh.pipeline_id).status == "failed"
+
+
+def test_cleanup_drops_the_item_commits_of_the_records_it_drops(store, tmp_path):
+    old = (datetime.now(UTC) - timedelta(days=10)).isoformat()
+    stale = RunRecord("etl", "etl_20200101_000000_000000aaaaaa", "complete", old, old)
+    fresh = RunRecord("etl", new_pipeline_id("etl"), status="failed")
+    storage = LocalStorage(tmp_path)
+    for record in (stale, fresh):
+        store.write(record)
+        for key in ("AAPL", "MSFT"):
+            _items.commit(storage, record.pipeline_id, "fetch", key, f"{key}-checkpoint")
+    assert store.cleanup(7) == 1
+    assert storage.names(f"items/{stale.pipeline_id}") == []
+    assert _items.committed(storage, fresh.pipeline_id, "fetch", "MSFT") == "MSFT-checkpoint"
