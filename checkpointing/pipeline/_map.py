@@ -11,13 +11,14 @@ through the driver to become durable.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from checkpointing._errors import MapError, StageIdentityError
+from checkpointing._errors import CheckpointNotFoundError, MapError, StageIdentityError
 from checkpointing.pipeline._map_exec import runner_for
 from checkpointing.pipeline._map_logs import replay
 from checkpointing.pipeline._map_progress import ProgressLine
@@ -81,7 +82,7 @@ class Fanout:
         self._manager = manager
         self._compression = compression
         self._lock_timeout = lock_timeout
-        self._calls = 0
+        self._calls = itertools.count(1)  # numbers the fan-outs of the run (Dask task keys)
 
     def map(
         self,
@@ -107,7 +108,6 @@ class Fanout:
             raise ValueError("collect=False returns checkpoint ids: checkpoints are disabled")
         items = list(items)
         keys = _keys(stage, items, key)
-        self._calls += 1
         task = MapTask(
             fn=fn,
             pipeline_id=pipeline_id,
@@ -121,7 +121,7 @@ class Fanout:
             log_level=self._events.level,
         )
         calls = list(zip(keys, items, strict=True))
-        runner = runner_for(executor, task, calls, call=self._calls)
+        runner = runner_for(executor, task, calls, call=next(self._calls))
         runner.check_picklable()
         identities = self._run.identify_keys(stage, keys)
         self._run.start()
@@ -162,7 +162,7 @@ class Fanout:
             for position, outcome, lost in runner.completed():
                 index = to_run[position]
                 finished.add(index)
-                self._finish(
+                ok = self._finish(
                     task,
                     index,
                     key=keys[index],
@@ -171,7 +171,7 @@ class Fanout:
                     lost=lost,
                     tally=tally,
                 )
-                if outcome is not None and outcome.error is None:
+                if ok and outcome is not None:
                     results[index] = outcome.data if task.collect else outcome.checkpoint_id
                 line.update(tally.done + tally.restored, len(tally.failed))
                 if tally.failed and fail_fast:
@@ -211,32 +211,52 @@ class Fanout:
         outcome: ItemOutcome | None,
         lost: BaseException | None,
         tally: _Tally,
-    ) -> None:
-        """Log what one task produced and count it (nothing is raised here)."""
-        error = lost if outcome is None else outcome.error
-        if error is not None:
-            if outcome is not None and outcome.traceback and error.__traceback__ is None:
+    ) -> bool:
+        """Log what one task produced and count it; whether the item succeeded (never raises)."""
+        error = lost  # the executor lost the task, or (below) the item failed
+        if outcome is not None:
+            error = outcome.error
+            if error is not None and outcome.traceback and error.__traceback__ is None:
                 # It came from another process without its traceback: chain the worker's text.
                 error.__cause__ = RemoteTraceback(outcome.traceback)
-            tally.failed.append(index)
-            tally.errors.append((identity, error))
-            if tally.first_error is None:
-                tally.first_error = error
-        if outcome is None:
-            assert error is not None
-            details = describe_error(error)
-            metadata = {"error_type": details["type"], "error": details["message"], "key": key}
-            metadata["reason"] = "the executor lost the task (its worker died, or it was cancelled)"
-            self._events.event(
-                "stage_error", task.pipeline_id, task.stage, "error", metadata, exc_info=error
-            )
-            return
-        self._replay(task, outcome, error)
+            self._replay(task, outcome, error)
+            if error is None:
+                error = lost = self._check_visible(outcome)
         if error is None:
+            assert outcome is not None
             tally.done += 1
             tally.rows += outcome.rows or 0
             if outcome.checkpoint_id is not None:
                 tally.completed.append((identity, (outcome.checkpoint_id,)))
+            return True
+        tally.failed.append(index)
+        tally.errors.append((identity, error))
+        if tally.first_error is None:
+            tally.first_error = error
+        if lost is not None:  # the driver saw the failure: the worker could not report it
+            details = describe_error(lost)
+            metadata = {"error_type": details["type"], "error": details["message"], "key": key}
+            if outcome is None:
+                metadata["reason"] = "the executor lost the task (a worker died, or a cancel)"
+            self._events.event(
+                "stage_error", task.pipeline_id, task.stage, "error", metadata, exc_info=lost
+            )
+        return False
+
+    def _check_visible(self, outcome: ItemOutcome) -> BaseException | None:
+        """An error if the item's checkpoint, committed by its worker, is not in our store."""
+        if self._manager is None or outcome.checkpoint_id is None:
+            return None
+        try:
+            self._manager.get_state(outcome.checkpoint_id)
+        except CheckpointNotFoundError as error:
+            error.add_note(
+                f"item {outcome.key!r} was committed by process {outcome.pid}, but its "
+                f"checkpoint is not in {self._manager.checkpoint_dir} as this process sees it: "
+                "every worker must reach the checkpoint directory at the same path"
+            )
+            return error
+        return None
 
     def _replay(self, task: MapTask, outcome: ItemOutcome, error: BaseException | None) -> None:
         """Write an item's events and records to the run's logs, in the order they happened."""

@@ -3,6 +3,7 @@ Ctrl-C, fail-fast, and what ``import checkpointing`` does not pull in."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import multiprocessing
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,30 @@ def test_importing_checkpointing_imports_no_dask():
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "[]"
+
+
+class _OtherDiskExecutor(ThreadPoolExecutor):
+    """Runs each task as a worker on another machine would if it had its own, unshared disk
+    at the checkpoint directory's path: the task writes to another directory."""
+
+    def __init__(self, other: Path) -> None:
+        super().__init__(1)
+        self.other = other
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        task = dataclasses.replace(fn.args[0], checkpoint_dir=str(self.other))
+        return super().submit(functools.partial(fn.func, task), *args, **kwargs)
+
+
+def test_a_checkpoint_the_driver_cannot_see_fails_its_item_with_a_clear_error(tmp_path):
+    fn = functools.partial(fns.fetch, str(tmp_path))
+    with (
+        _OtherDiskExecutor(tmp_path / "elsewhere") as executor,
+        _pipeline(tmp_path) as p,
+        pytest.raises(MapError) as caught,
+    ):
+        p.map("fetch", fn, ["a"], executor=executor)
+    assert caught.value.failed == ("a",)
+    notes = "\n".join(getattr(caught.value.__cause__, "__notes__", []))
+    assert "every worker must reach the checkpoint directory at the same path" in notes
+    assert record_of(p)["stages"] == []
