@@ -8,6 +8,8 @@ can be resumed where it stopped::
         --fail-at data_preprocessing          # exits 1 and prints the command that resumes
     python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31 \\
         --resume                               # restores the two finished stages, runs the rest
+    python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31 \\
+        --workers 2                            # each ticker on a local Dask cluster, same output
 
 Exit status: 0 on success, 1 when a stage fails, 2 for bad arguments, 130 when interrupted.
 """
@@ -15,6 +17,7 @@ Exit status: 0 on success, 1 when a stage fails, 2 for bad arguments, 130 when i
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shlex
 import sys
@@ -29,14 +32,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:  # run as a file: make the sibling modules importable
     sys.path.insert(0, str(_ROOT))
 
-from scripts.etl_stages import (  # noqa: E402
-    STAGES,
-    extract,
-    output_filename,
-    preprocess,
-    store,
-    validate,
-)
+from scripts.etl_fanout import PerTicker, local_cluster  # noqa: E402
+from scripts.etl_stages import STAGES, output_filename, store, validate  # noqa: E402
 from scripts.market_data import MarketDataError, parse_tickers, read_ohlcv_header  # noqa: E402
 
 if TYPE_CHECKING:
@@ -122,9 +119,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the most recent unfinished run (or the run PIPELINE_ID)",
     )
     parser.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help="fetch and preprocess each ticker as its own item with pipeline.map on a local "
+        "Dask cluster of N worker processes (needs stagepoint[dask]; default: one process)",
+    )
+    parser.add_argument(
         "--verbose", "-v", action="store_true", help="show log records and tracebacks"
     )
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of workers >= 1, got {text!r}")
+    return int(text)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -142,6 +152,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(str(exc))
     if args.start is not None and args.end is not None and args.start > args.end:
         parser.error(f"--start {args.start} is after --end {args.end}")
+    if args.workers is not None:
+        if args.tickers is None:
+            parser.error("--workers fans out per ticker: give --tickers")
+        if importlib.util.find_spec("distributed") is None:
+            parser.error("--workers needs Dask: pip install 'stagepoint[dask]'")
     return args
 
 
@@ -162,6 +177,8 @@ def resume_command(args: argparse.Namespace, pipeline_id: str) -> str:
     for option in ("source", "checkpoint_dir", "log_dir", "output_dir"):
         if getattr(args, option) != getattr(defaults, option):
             argv += ["--" + option.replace("_", "-"), getattr(args, option)]
+    if args.workers is not None:
+        argv += ["--workers", str(args.workers)]
     if args.verbose:
         argv.append("--verbose")
     return shlex.join([*argv, "--resume", pipeline_id])
@@ -299,10 +316,11 @@ def run(
         facts["stage"] = pipeline.stage(name)
         return facts["stage"]
 
-    with pipeline:
+    with pipeline, local_cluster(args.workers) as cluster:
+        per_ticker = PerTicker(pipeline, cluster, enabled=args.workers is not None)
         with stage(1, "data_extraction") as s:
             if not s.restored:
-                raw = extract(
+                raw = per_ticker.extract(
                     args.source, args.tickers, args.start, args.end,
                     progress=progress.callback("tickers"),
                 )  # fmt: skip
@@ -324,7 +342,7 @@ def run(
 
         with stage(3, "data_preprocessing") as s:
             if not s.restored:
-                processed = preprocess(flagged, progress=progress.callback("tickers"))
+                processed = per_ticker.preprocess(flagged, progress=progress.callback("tickers"))
                 fail_here(s.name)
                 s.checkpoint(processed, filled=int(processed["was_filled"].sum()))
             processed = s.data

@@ -26,6 +26,8 @@ def dask_client() -> Iterator[Any]:
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # no dashboard; its bare HTTP server on a free port of 127.0.0.1, never :8787
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         ) as cluster,
         Client(cluster) as client,
     ):

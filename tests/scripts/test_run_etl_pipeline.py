@@ -120,6 +120,47 @@ def test_fail_then_resume_restores_finished_stages_and_matches_uninterrupted(
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / OUTPUT), expected)
 
 
+def test_workers_fan_out_per_ticker_on_dask_and_resume_to_the_same_output(
+    tmp_path: Path, uninterrupted
+) -> None:
+    _, expected, _ = uninterrupted
+    failed = _run(tmp_path, *DATA_ARGS, "--workers", "2", "--fail-at", "data_preprocessing")
+    assert failed.returncode == 1, failed.stderr
+    line = next(x for x in failed.stderr.splitlines() if x.startswith("resume with"))
+    command = shlex.split(line.removeprefix("resume with"))
+    assert command[-4:-1] == ["--workers", "2", "--resume"]
+    resumed = subprocess.run(
+        [sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert _statuses(resumed.stdout)["data_preprocessing"] == "ran"
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / OUTPUT), expected)
+
+    pipeline_id = command[-1]
+    events = [e for e in _events(tmp_path) if e["pipeline_id"] == pipeline_id]
+
+    def items(stage: str, kind: str) -> list[str]:
+        return sorted(
+            e["metadata"]["key"] for e in events if (e["stage"], e["event_type"]) == (stage, kind)
+        )
+
+    assert items("extract_ticker", "stage_complete") == ["AAPL", "MSFT"]
+    assert items("preprocess_ticker", "stage_complete") == ["AAPL", "AAPL", "MSFT", "MSFT"]
+    assert items("preprocess_ticker", "stage_restored") == ["AAPL", "MSFT"]  # not run again
+    record = json.loads((tmp_path / "data/checkpoints/runs" / f"{pipeline_id}.json").read_text())
+
+    def pids(stage: str) -> set[int]:
+        ids = [i for e in record["stages"] if e["stage"] == stage for i in e["checkpoint_ids"]]
+        return {
+            json.loads((tmp_path / "data/checkpoints" / f"{i}.json").read_text())["pid"]
+            for i in ids
+        }
+
+    driver = pids("data_extraction")  # saved by the first run's driver, beside its items
+    assert len(driver) == 1
+    assert pids("extract_ticker") and not pids("extract_ticker") & driver  # the Dask workers
+
+
 @pytest.mark.parametrize("stage", ["data_extraction", "data_storage"])
 def test_resume_without_an_id_continues_the_latest_unfinished_run(
     tmp_path: Path, uninterrupted, stage: str
@@ -181,6 +222,7 @@ def test_verbose_failure_shows_the_traceback(tmp_path: Path) -> None:
         (["--start", "2023-01-01", "--end", "2023-12-31"], "needs --tickers"),
         (["--source", "csv:missing.csv"], "CSV file not found"),
         (["--source", "yahoo"], "expected 'synthetic' or 'csv:PATH'"),
+        ([*DATA_ARGS, "--workers", "0"], "number of workers >= 1"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(
