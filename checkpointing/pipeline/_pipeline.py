@@ -84,7 +84,8 @@ class Pipeline:
     objects and may share ``checkpoint_dir`` and ``log_dir``.
 
     The class composes; the work is done by the run tracker (``_run``), the event log
-    (``_events``), the stage hooks (``_hooks``) and the function wrappers (``_decorators``).
+    (``_events``), the stage hooks (``_hooks``), the function wrappers (``_decorators``) and
+    the fan-out (``_map``).
     """
 
     def __init__(

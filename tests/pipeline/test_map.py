@@ -169,3 +169,16 @@ def test_resume_reruns_an_item_whose_committed_checkpoint_is_gone(tmp_path) -> N
         "b": f"checkpoint {entries['b']} not found",
         "bad": "no checkpoint",
     }
+
+
+def test_with_checkpoints_disabled_items_run_and_nothing_is_saved(tmp_path) -> None:
+    fn = functools.partial(fns.fetch, str(tmp_path))
+    with _pipeline(tmp_path, checkpoints=False) as p:
+        frames = p.map("fetch", fn, ["a", "b"])
+        assert p.map("fetch", fn, []) == []
+        with pytest.raises(ValueError, match="checkpoints are disabled"):
+            p.map("other", fn, ["a"], collect=False)
+    assert [f["key"].iloc[0] for f in frames] == ["a", "b"]
+    assert not (tmp_path / "ckpt").exists()
+    kinds = [e["event_type"] for e in events(tmp_path / "logs") if e["metadata"].get("key") == "a"]
+    assert kinds == ["stage_start", "stage_complete"]

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from scripts.market_data import generate_ohlcv
-from scripts.run_etl_pipeline import main
+from scripts.run_etl_pipeline import main, parse_args, resume_command
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "run_etl_pipeline.py"
@@ -120,45 +120,40 @@ def test_fail_then_resume_restores_finished_stages_and_matches_uninterrupted(
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / OUTPUT), expected)
 
 
-def test_workers_fan_out_per_ticker_on_dask_and_resume_to_the_same_output(
+def test_workers_fan_out_per_ticker_on_dask_to_the_same_output(
     tmp_path: Path, uninterrupted
 ) -> None:
     _, expected, _ = uninterrupted
-    failed = _run(tmp_path, *DATA_ARGS, "--workers", "2", "--fail-at", "data_preprocessing")
-    assert failed.returncode == 1, failed.stderr
-    line = next(x for x in failed.stderr.splitlines() if x.startswith("resume with"))
-    command = shlex.split(line.removeprefix("resume with"))
-    assert command[-4:-1] == ["--workers", "2", "--resume"]
-    resumed = subprocess.run(
-        [sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True, check=False
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    assert _statuses(resumed.stdout)["data_preprocessing"] == "ran"
+    done = _run(tmp_path, *DATA_ARGS, "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert _statuses(done.stdout) == dict.fromkeys(STAGES, "ran")
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / OUTPUT), expected)
-
-    pipeline_id = command[-1]
-    events = [e for e in _events(tmp_path) if e["pipeline_id"] == pipeline_id]
-
-    def items(stage: str, kind: str) -> list[str]:
-        return sorted(
-            e["metadata"]["key"] for e in events if (e["stage"], e["event_type"]) == (stage, kind)
-        )
-
-    assert items("extract_ticker", "stage_complete") == ["AAPL", "MSFT"]
-    assert items("preprocess_ticker", "stage_complete") == ["AAPL", "AAPL", "MSFT", "MSFT"]
-    assert items("preprocess_ticker", "stage_restored") == ["AAPL", "MSFT"]  # not run again
-    record = json.loads((tmp_path / "data/checkpoints/runs" / f"{pipeline_id}.json").read_text())
+    events = _events(tmp_path)
+    for stage in ("extract_ticker", "preprocess_ticker"):
+        done_items = [
+            e for e in events if (e["stage"], e["event_type"]) == (stage, "stage_complete")
+        ]
+        assert sorted(e["metadata"]["key"] for e in done_items) == ["AAPL", "MSFT"]
+    (run,) = (tmp_path / "data" / "checkpoints" / "runs").glob("*.json")
+    record = json.loads(run.read_text())
 
     def pids(stage: str) -> set[int]:
         ids = [i for e in record["stages"] if e["stage"] == stage for i in e["checkpoint_ids"]]
-        return {
-            json.loads((tmp_path / "data/checkpoints" / f"{i}.json").read_text())["pid"]
-            for i in ids
-        }
+        manifests = [tmp_path / "data" / "checkpoints" / f"{i}.json" for i in ids]
+        return {json.loads(m.read_text())["pid"] for m in manifests}
 
-    driver = pids("data_extraction")  # saved by the first run's driver, beside its items
-    assert len(driver) == 1
-    assert pids("extract_ticker") and not pids("extract_ticker") & driver  # the Dask workers
+    assert pids("data_extraction") == {record["pid"]}  # the driver saves the stage
+    assert pids("extract_ticker") and record["pid"] not in pids("extract_ticker")  # the workers
+
+
+def test_the_resume_command_keeps_workers() -> None:
+    args = parse_args([*DATA_ARGS, "--workers", "3"])
+    assert shlex.split(resume_command(args, "etl_1"))[-4:] == [
+        "--workers",
+        "3",
+        "--resume",
+        "etl_1",
+    ]
 
 
 @pytest.mark.parametrize("stage", ["data_extraction", "data_storage"])
