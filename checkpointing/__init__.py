@@ -10,6 +10,7 @@ from __future__ import annotations
 from checkpointing._errors import (
     CheckpointError,
     CheckpointNotFoundError,
+    FingerprintError,
     IntegrityError,
     InvalidNameError,
     LockTimeoutError,
@@ -18,7 +19,7 @@ from checkpointing._errors import (
     RunUnavailableError,
     StageIdentityError,
 )
-from checkpointing.pipeline import ConfigError, Pipeline, Stage, StageState
+from checkpointing.pipeline import ConfigError, Pipeline, Stage, StageState, invalidate_cache
 from checkpointing.storage import validate_name
 from checkpointing.store import (
     CheckpointDiff,
@@ -35,6 +36,7 @@ __all__: list[str] = [
     "CheckpointNotFoundError",
     "ColumnDiff",
     "ConfigError",
+    "FingerprintError",
     "IntegrityError",
     "InvalidNameError",
     "LockTimeoutError",
@@ -47,5 +49,6 @@ __all__: list[str] = [
     "StageState",
     "diff_checkpoints",
     "diff_frames",
+    "invalidate_cache",
     "validate_name",
 ]

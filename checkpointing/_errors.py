@@ -12,7 +12,8 @@ the builtin it resembles, so callers may catch either::
         ├── RunNotFoundError         (also KeyError)     no run record with that pipeline id
         ├── RunRecordError           (also ValueError)   a run record is unreadable or malformed
         ├── RunUnavailableError      (also RuntimeError) a run completed or a live process runs it
-        └── StageIdentityError       (also ValueError)   a stage execution cannot be told apart
+        ├── StageIdentityError       (also ValueError)   a stage execution cannot be told apart
+        └── FingerprintError         (also TypeError)    a stage input cannot be fingerprinted
 
 All of them carry their data as attributes and survive pickling, so they cross process
 boundaries intact.
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
+    "FingerprintError",
     "IntegrityError",
     "InvalidNameError",
     "LockTimeoutError",
@@ -198,3 +200,31 @@ class StageIdentityError(CheckpointError, ValueError):
 
     def __reduce__(self) -> tuple[type[StageIdentityError], tuple[str, str]]:
         return type(self), (self.stage, self.reason)
+
+
+class FingerprintError(CheckpointError, TypeError):
+    """A stage input has no faithful fingerprint, so caching it would risk a wrong hit.
+
+    Inputs may be DataFrames, Series, pyarrow Tables, JSON-able parameters (with dates,
+    decimals, paths, numpy values), functions, and tuples, lists or dicts of them. Anything
+    else (an open connection, an arbitrary object) needs ``cache_key=``: a string you change
+    when that input changes, or a function that maps it to something that can be hashed.
+
+    Attributes:
+        stage: The stage name.
+        input: Which input (its name or position, ``"prices.0"`` inside a container).
+        reason: What could not be hashed.
+    """
+
+    def __init__(self, stage: str, input: str, reason: str) -> None:
+        super().__init__(
+            f"stage {stage!r}: input {input!r}: {reason}; pass it as a DataFrame, Table, "
+            "JSON-able parameter or function, or give the stage cache_key= (a string you "
+            "change when it changes, or a function mapping it to such a value)"
+        )
+        self.stage = stage
+        self.input = input
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[FingerprintError], tuple[str, str, str]]:
+        return type(self), (self.stage, self.input, self.reason)

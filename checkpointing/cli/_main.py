@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from checkpointing._errors import CheckpointError, IntegrityError
+from checkpointing.cli import _cache
 from checkpointing.store._manager import CheckpointManager
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     diff = add("diff", "compare the data of two checkpoints")
     diff.add_argument("id_a")
     diff.add_argument("id_b")
+    _cache.add_parsers(add)
     return parser
 
 
@@ -176,6 +178,7 @@ _COMMANDS = {
     "progress": _progress,
     "rebuild": _rebuild,
     "diff": _diff,
+    **_cache.COMMANDS,
 }
 
 

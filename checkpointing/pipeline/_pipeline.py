@@ -13,7 +13,9 @@ import time
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from checkpointing.pipeline import _decorators
+from checkpointing.pipeline._cache import CacheIndex, RerunPolicy
 from checkpointing.pipeline._events import EventLog
+from checkpointing.pipeline._fingerprint import FingerprintSpec
 from checkpointing.pipeline._hooks import StageHooks
 from checkpointing.pipeline._run import RunTracker, describe_error
 from checkpointing.pipeline._runs import PIPELINE_ID_SUFFIX_LENGTH, RunStore
@@ -23,7 +25,7 @@ from checkpointing.store._ids import MAX_PREFIX_BYTES, check_id_fits
 from checkpointing.store._manager import CheckpointManager
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Collection, Mapping
     from os import PathLike
     from types import TracebackType
 
@@ -68,6 +70,10 @@ class Pipeline:
         stage_log_dir: Directory of the per-stage logs (default ``<log_dir>/stages``).
         compression: Parquet codec of the checkpoints.
         lock_timeout: Seconds to wait for the store's registry lock.
+        rerun_from: Rerun the first execution of this stage entered in the run, and every
+            stage entered after it, even where they could be restored (from the resumed run or
+            the cache).
+        rerun: Rerun every execution of these stages even where they could be restored.
 
     Raises:
         checkpointing.InvalidNameError: ``name`` or ``pipeline_id`` is not a valid name.
@@ -103,6 +109,8 @@ class Pipeline:
         stage_log_dir: str | PathLike[str] | None = None,
         compression: str = "snappy",
         lock_timeout: float = 60.0,
+        rerun_from: str | None = None,
+        rerun: Collection[str] = (),
     ) -> None:
         self.name = _check_pipeline_name(name)
         self.checkpoints_enabled = checkpoints
@@ -114,13 +122,16 @@ class Pipeline:
         self._context: Any = None
         self._t0 = 0.0
 
+        rerun_policy = RerunPolicy(rerun_from, rerun)
         self.manager: CheckpointManager | None = None
         runs: RunStore | None = None
+        self._cache: CacheIndex | None = None
         if checkpoints:
             self.manager = CheckpointManager(
                 checkpoint_dir, compression=compression, lock_timeout=lock_timeout
             )
             runs = RunStore(self.manager.storage)
+            self._cache = CacheIndex(self.manager.storage, self.name)
         self._runs = runs
         self._run = RunTracker(self.name, runs, resume=resume, pipeline_id=pipeline_id)
         self._events = EventLog(
@@ -135,7 +146,14 @@ class Pipeline:
         from logging_ext import log_context
 
         self._log_context = log_context
-        self._hooks = StageHooks(self._run, self._events, self.manager, log_context)
+        self._hooks = StageHooks(
+            self._run,
+            self._events,
+            self.manager,
+            log_context,
+            rerun=rerun_policy,
+            cache=self._cache,
+        )
 
     @classmethod
     def from_config(
@@ -282,11 +300,12 @@ class Pipeline:
 
     def cleanup(self) -> dict[str, int]:
         """Apply retention now: delete logs, checkpoints and run records older than
-        ``retention_days``. Failures are logged (``cleanup_error`` event), never raised.
+        ``retention_days``, and forget cache entries whose checkpoint is gone. Failures are
+        logged (``cleanup_error`` event), never raised.
 
         Returns:
-            How many items each part deleted: ``{"logs", "checkpoints", "runs"}`` (parts that
-            failed or are disabled are missing).
+            How many items each part deleted: ``{"logs", "checkpoints", "runs", "cache"}``
+            (parts that failed or are disabled are missing).
         """
         counts: dict[str, int] = {}
         parts: list[tuple[str, Callable[[], int | None]]] = [
@@ -297,6 +316,9 @@ class Pipeline:
             parts.append(("checkpoints", lambda: manager.cleanup_old_checkpoints(days)))
             keep = self.pipeline_id
             parts.append(("runs", lambda: runs.cleanup(days, keep=keep)))
+        if self.manager is not None and self._cache is not None:
+            manager, cache = self.manager, self._cache
+            parts.append(("cache", lambda: cache.prune(manager)))
         for part, fn in parts:
             try:
                 count = fn()
@@ -316,7 +338,16 @@ class Pipeline:
 
     # -- stages -------------------------------------------------------------------------------
 
-    def stage(self, name: str, *, key: str | None = None) -> Stage:
+    def stage(
+        self,
+        name: str,
+        *,
+        key: str | None = None,
+        inputs: Any = None,
+        version: str | None = None,
+        cache: bool = False,
+        cache_key: str | Callable[[Any], Any] | None = None,
+    ) -> Stage:
         """A new :class:`Stage` named ``name``; enter it with ``with`` or ``async with``.
 
         Args:
@@ -326,17 +357,36 @@ class Pipeline:
                 Without a key, executions of one name are told apart by the order in which
                 they are entered; give a key when that order can change between runs (stages
                 of one name in parallel threads, or a loop over a changing list).
+            inputs: What the stage computes from: DataFrames, Series, pyarrow Tables,
+                JSON-able parameters, functions (fingerprinted by their code), or tuples,
+                lists and dicts of them. With ``inputs``, ``version``, ``cache`` or
+                ``cache_key`` the stage has a fingerprint (:attr:`Stage.fingerprint`), kept in
+                its checkpoints' manifests; a resumed run restores only a checkpoint whose
+                fingerprint still matches, and says what changed otherwise.
+            version: A string you change when the block's code changes in a way its inputs do
+                not show.
+            cache: Restore the stage from a checkpoint of any earlier run of this pipeline
+                name whose fingerprint matches (``s.restored`` is True and ``s.reason`` starts
+                with ``"cache hit"``), and offer this run's result to later runs.
+            cache_key: For inputs that cannot be hashed: a string that stands for them (change
+                it when they change), or a function mapping each such input to something that
+                can be hashed.
 
         Raises:
             checkpointing.InvalidNameError: ``name`` or ``key`` is not a valid name, or
                 ``name`` is too long together with the pipeline id.
+            TypeError: ``version`` is not a string or ``cache`` not a bool.
+
+        A fingerprinted stage raises :class:`checkpointing.FingerprintError` when it is
+        entered with an input that cannot be hashed.
         """
         if name not in self._stage_names:
             check_id_fits(self.pipeline_id, name)
             self._stage_names.add(name)
         if key is not None:
             validate_name(key, what="stage key")
-        return Stage(self._hooks, name, key=key)
+        spec = _spec(inputs, version, cache, cache_key)
+        return Stage(self._hooks, name, key=key, spec=spec)
 
     def run_stage(self, name: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` as stage ``name``, skipping it when it can be restored.
@@ -359,17 +409,55 @@ class Pipeline:
     def step(self, name: Callable[P, R], /) -> Callable[P, R]: ...
 
     @overload
-    def step(self, name: str | None = None, /) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+    def step(
+        self,
+        name: str | None = None,
+        /,
+        *,
+        cache: bool = False,
+        version: str | None = None,
+        cache_key: str | Callable[[Any], Any] | None = None,
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
-    def step(self, name: str | Callable[P, R] | None = None, /) -> Any:
+    def step(
+        self,
+        name: str | Callable[P, R] | None = None,
+        /,
+        *,
+        cache: bool = False,
+        version: str | None = None,
+        cache_key: str | Callable[[Any], Any] | None = None,
+    ) -> Any:
         """Decorator: every call of the function runs as a stage (see :meth:`run_stage`).
 
         ``@pipeline.step("extract")`` names the stage; bare ``@pipeline.step`` uses the
         function's name. Coroutine functions become coroutine functions running
         ``async with pipeline.stage(...)``. Each call is one execution of the stage; calls are
         told apart by their order in the run.
+
+        With ``cache=True`` (or a ``version``/``cache_key``) the stage is fingerprinted by the
+        function's code (its source without comments or docstrings, the globals, closure
+        variables, defaults and helper functions it uses) and its call arguments as inputs; a
+        call whose fingerprint matches a result of an earlier run returns that result without
+        calling the function. ``version`` and ``cache_key`` are those of :meth:`stage`.
         """
-        return _decorators.step_decorator(self, name)
+        _spec(None, version, cache, cache_key)  # check the options now, not at the first call
+        return _decorators.step_decorator(
+            self, name, cache=cache, version=version, cache_key=cache_key
+        )
+
+
+def _spec(inputs: Any, version: Any, cache: Any, cache_key: Any) -> FingerprintSpec:
+    if version is not None and not isinstance(version, str):
+        msg = f"version must be a str, not {type(version).__name__}"
+        raise TypeError(msg)
+    if not isinstance(cache, bool):
+        msg = f"cache must be a bool, not {type(cache).__name__}"
+        raise TypeError(msg)
+    if cache_key is not None and not (isinstance(cache_key, str) or callable(cache_key)):
+        msg = f"cache_key must be a str or a function, not {type(cache_key).__name__}"
+        raise TypeError(msg)
+    return FingerprintSpec(inputs=inputs, version=version, cache=cache, cache_key=cache_key)
 
 
 def _check_pipeline_name(name: str) -> str:

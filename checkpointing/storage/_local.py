@@ -46,6 +46,7 @@ _APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | getattr(os, "
 _MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 _COALESCE = 1 << 20  # hand chunks of about 1 MiB to the disk and the hashing thread
 _MAX_CHUNKS = 512  # stay below IOV_MAX for os.writev
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV, errno.EMLINK}
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,56 @@ class LocalStorage:
         """Write ``obj`` as strict JSON (no NaN) to ``name``, atomically and durably."""
         text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
         self.write_bytes_atomic(name, text.encode("utf-8") + b"\n")
+
+    def create_json(self, name: str, obj: Any) -> bool:
+        """Write ``obj`` as strict JSON to ``name`` only if ``name`` does not exist yet.
+
+        The file is written and fsync'd under a temporary name, then hard-linked to ``name``,
+        which fails if ``name`` exists: of processes racing to create it exactly one succeeds,
+        and readers see the whole file or none. On filesystems without hard links the file is
+        created with ``O_EXCL`` and written in place (a reader may then briefly see it empty).
+
+        Returns:
+            True if this call created ``name``; False if it existed (it is left unchanged).
+        """
+        data = (json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1) + "\n").encode()
+        fd, tmp, final = self._open_temp(name)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            try:
+                os.link(tmp, final, follow_symlinks=False)
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if exc.errno not in _NO_LINKS:
+                    raise
+                return self._create_in_place(final, data)
+            self._fsync_dir(final.parent)
+            return True
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            tmp.unlink(missing_ok=True)
+
+    def _create_in_place(self, final: Path, data: bytes) -> bool:
+        try:
+            fd = os.open(final, _OPEN_FLAGS, 0o644)
+        except FileExistsError:
+            return False
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._fsync_dir(final.parent)
+        return True
 
     def append_line(self, name: str, line: bytes) -> None:
         """Append one line with a single ``O_APPEND`` write (call under a lock).

@@ -46,6 +46,11 @@ class Storage(Protocol):
         """Write ``obj`` as strict JSON to ``name`` atomically and durably."""
         ...
 
+    def create_json(self, name: str, obj: Any) -> bool:
+        """Write ``obj`` as strict JSON to ``name`` only if it does not exist (put-if-absent);
+        whether this call created it. Of racing writers exactly one succeeds."""
+        ...
+
     def append_line(self, name: str, line: bytes) -> None:
         """Append one whole line to ``name`` (under a lock)."""
         ...

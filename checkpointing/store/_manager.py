@@ -100,6 +100,8 @@ class CheckpointManager:
         stage: str,
         data: pd.DataFrame | pa.Table,
         metadata: dict[str, Any] | None = None,
+        *,
+        fingerprint: dict[str, Any] | None = None,
     ) -> str:
         """Save ``data`` durably as a new checkpoint and return its id.
 
@@ -112,6 +114,8 @@ class CheckpointManager:
             data: A DataFrame (round-trips exactly) or a pyarrow Table.
             metadata: JSON-convertible dict stored in the manifest (conversion rules in
                 docs/checkpointing.md).
+            fingerprint: The stage fingerprint the data was computed under, stored as the
+                manifest's ``fingerprint`` field (strict JSON; see docs/caching.md).
 
         Returns:
             ``{pipeline_id}_{stage}_{YYYYmmddTHHMMSSffffffZ}_{8 hex}``, unique across processes.
@@ -127,6 +131,8 @@ class CheckpointManager:
         checkpoint_id, when = new_checkpoint_id(pipeline_id, stage)
         table, columns = to_table(data)
         meta = metadata_to_json(metadata)
+        if fingerprint is not None:
+            fingerprint = metadata_to_json(fingerprint)
         started = time.perf_counter()
         data_file = checkpoint_id + DATA_SUFFIX
         with self._storage.atomic_writer(data_file) as out:
@@ -146,6 +152,7 @@ class CheckpointManager:
             rows=table.num_rows,
             columns=columns,
             metadata=meta,
+            fingerprint=fingerprint,
         )
         try:
             self._storage.write_json_atomic(checkpoint_id + MANIFEST_SUFFIX, manifest)

@@ -85,3 +85,34 @@ def test_the_local_backend_implements_the_storage_protocol(tmp_path):
     for name in Storage.__dict__:
         if not name.startswith("_"):
             assert callable(getattr(storage, name)) or name == "root", name
+
+
+def test_create_json_creates_once_and_never_replaces(storage):
+    assert storage.create_json("cache/p/key.json", {"first": True})
+    assert not storage.create_json("cache/p/key.json", {"first": False})
+    assert storage.read_json("cache/p/key.json") == {"first": True}
+    assert storage.names("cache/p") == ["key.json"]  # no temporary file left behind
+
+
+def _create(root, value, barrier, results):
+    barrier.wait(timeout=60)
+    results.put((value, LocalStorage(root).create_json("k.json", {"value": value})))
+
+
+def test_create_json_racing_processes_exactly_one_wins(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(4), context.Queue()
+    workers = [
+        context.Process(target=_create, args=(tmp_path / "race", i, barrier, results))
+        for i in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = dict(results.get(timeout=60) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=60)
+    winners = [value for value, won in outcomes.items() if won]
+    assert len(winners) == 1
+    assert LocalStorage(tmp_path / "race").read_json("k.json") == {"value": winners[0]}
