@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from checkpointing._errors import CheckpointNotFoundError, IntegrityError
+from checkpointing._errors import CheckpointNotFoundError, FingerprintError, IntegrityError
 from checkpointing.pipeline import _cache
 from checkpointing.pipeline._fingerprint import explain, fingerprint
 from checkpointing.pipeline._origins import remember
@@ -102,7 +102,11 @@ class StageHooks:
         spec = stage._spec
         fp = None
         if spec is not None and spec.active:
-            fp = fingerprint(spec, stage=stage.name, key=stage.key)
+            try:
+                fp = fingerprint(spec, stage=stage.name, key=stage.key)
+            except FingerprintError:
+                self.event("stage_start", stage.name, "info", metadata)
+                raise
             stage._set_fingerprint(fp)
             metadata["fingerprint"] = fp.sha256
         cached = fp is not None and spec is not None and spec.cache and self._cache is not None

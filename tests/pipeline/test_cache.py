@@ -186,6 +186,8 @@ def test_an_input_that_cannot_be_hashed_fails_the_stage_clearly(dirs) -> None:
         p.stage("clean", inputs={"conn": object()}, cache=True),
     ):
         pass  # pragma: no cover - never entered
+    kinds = [(e["event_type"], e["stage"]) for e in events(dirs["log_dir"], p.pipeline_id)]
+    assert ("stage_start", "clean") in kinds
     errors = [e for e in events(dirs["log_dir"]) if e["event_type"] == "stage_error"]
     assert errors[-1]["metadata"]["error_type"] == "FingerprintError"
 
