@@ -8,6 +8,7 @@ module. The package is layered (see docs/architecture.md): ``storage`` (bytes on
 from __future__ import annotations
 
 from checkpointing._errors import (
+    AmbiguousIdError,
     CheckpointError,
     CheckpointNotFoundError,
     IntegrityError,
@@ -18,7 +19,17 @@ from checkpointing._errors import (
     RunUnavailableError,
     StageIdentityError,
 )
-from checkpointing.pipeline import ConfigError, Pipeline, Stage, StageState
+from checkpointing.pipeline import (
+    Attempt,
+    ConfigError,
+    Pipeline,
+    RunInfo,
+    Stage,
+    StageExecution,
+    StageState,
+    get_run,
+    list_runs,
+)
 from checkpointing.storage import validate_name
 from checkpointing.store import (
     CheckpointDiff,
@@ -29,6 +40,8 @@ from checkpointing.store import (
 )
 
 __all__: list[str] = [
+    "AmbiguousIdError",
+    "Attempt",
     "CheckpointDiff",
     "CheckpointError",
     "CheckpointManager",
@@ -39,13 +52,17 @@ __all__: list[str] = [
     "InvalidNameError",
     "LockTimeoutError",
     "Pipeline",
+    "RunInfo",
     "RunNotFoundError",
     "RunRecordError",
     "RunUnavailableError",
     "Stage",
+    "StageExecution",
     "StageIdentityError",
     "StageState",
     "diff_checkpoints",
     "diff_frames",
+    "get_run",
+    "list_runs",
     "validate_name",
 ]

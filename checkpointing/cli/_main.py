@@ -9,10 +9,12 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from checkpointing._errors import CheckpointError, IntegrityError
+from checkpointing.cli._runs import add_commands as add_run_commands
+from checkpointing.pipeline._run_query import resolve_checkpoint_id, unique_match
 from checkpointing.store._manager import CheckpointManager
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__: list[str] = []  # the entry point is checkpointing.__main__.main
 
@@ -22,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m checkpointing", description="Inspect and maintain a checkpoint directory."
     )
     parser.add_argument("--dir", default="data/checkpoints", help="checkpoint directory")
+    parser.add_argument("--log-dir", default="logs", help="log directory (events are read there)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -43,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     diff = add("diff", "compare the data of two checkpoints")
     diff.add_argument("id_a")
     diff.add_argument("id_b")
+    _COMMANDS.update(add_run_commands(add))
     return parser
 
 
@@ -98,7 +102,7 @@ def _list(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 
 def _show(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    state = manager.get_state(args.checkpoint_id)
+    state = manager.get_state(resolve_checkpoint_id(manager, args.checkpoint_id))
     width = max(len(k) for k in state)
     text = "\n".join(
         f"{k.ljust(width)}  {json.dumps(v) if isinstance(v, dict | list) else v}"
@@ -109,7 +113,9 @@ def _show(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 
 def _verify(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    ids = args.checkpoint_ids or [e["checkpoint_id"] for e in manager.list_checkpoints()]
+    ids = [resolve_checkpoint_id(manager, i) for i in args.checkpoint_ids] or [
+        e["checkpoint_id"] for e in manager.list_checkpoints()
+    ]
     results = []
     for cid in ids:
         try:
@@ -126,6 +132,7 @@ def _verify(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 
 def _delete(manager: CheckpointManager, args: argparse.Namespace) -> int:
+    args.checkpoint_id = resolve_checkpoint_id(manager, args.checkpoint_id)
     if not manager.delete_checkpoint(args.checkpoint_id):
         print(f"error: no checkpoint with id {args.checkpoint_id!r}", file=sys.stderr)
         return 1
@@ -140,7 +147,11 @@ def _cleanup(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 
 def _progress(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    progress = manager.get_pipeline_progress(args.pipeline_id)
+    pipeline_id = args.pipeline_id
+    if not manager.list_checkpoints(pipeline_id):  # perhaps a prefix of a pipeline id
+        ids = {e["pipeline_id"] for e in manager.list_checkpoints()}
+        pipeline_id = unique_match(pipeline_id, ids, what="pipeline") or pipeline_id
+    progress = manager.get_pipeline_progress(pipeline_id)
     text = "\n".join(
         [
             f"pipeline           {progress['pipeline_id']}",
@@ -162,12 +173,13 @@ def _rebuild(manager: CheckpointManager, args: argparse.Namespace) -> int:
 def _diff(manager: CheckpointManager, args: argparse.Namespace) -> int:
     from checkpointing.store._diff import diff_checkpoints
 
-    result = diff_checkpoints(manager, args.id_a, args.id_b)
+    ids = [resolve_checkpoint_id(manager, i) for i in (args.id_a, args.id_b)]
+    result = diff_checkpoints(manager, *ids)
     _emit(args, result.to_dict(), result.format())
     return 0
 
 
-_COMMANDS = {
+_COMMANDS: dict[str, Callable[[CheckpointManager, argparse.Namespace], int]] = {
     "list": _list,
     "show": _show,
     "verify": _verify,

@@ -9,6 +9,9 @@ later ``Pipeline(name, resume=True)`` or ``Pipeline(name, pipeline_id=ID)`` cont
 from __future__ import annotations
 
 import logging as std_logging
+import os
+import platform
+import socket
 import time
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
@@ -228,9 +231,23 @@ class Pipeline:
                 "reason": self.resume_reason,
                 "attempt": self._run.attempt,
                 "checkpoints": self.checkpoints_enabled,
+                **self._settings(),
             },
         )
         return self
+
+    def _settings(self) -> dict[str, Any]:
+        """What ``pipeline_start`` records of this run's configuration (the report shows it)."""
+        logger = self._events.logger
+        return {
+            "checkpoint_dir": self.checkpoint_dir,
+            "log_dir": None if logger is None else str(logger.log_dir),
+            "retention_days": self.retention_days,
+            "save_after_each_stage": self.save_after_each_stage,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "python": platform.python_version(),
+        }
 
     def __exit__(
         self,
