@@ -30,6 +30,7 @@ from checkpointing.pipeline import (
     get_run,
     list_runs,
 )
+from checkpointing.report import render_report, write_report
 from checkpointing.storage import validate_name
 from checkpointing.store import (
     CheckpointDiff,
@@ -64,5 +65,7 @@ __all__: list[str] = [
     "diff_frames",
     "get_run",
     "list_runs",
+    "render_report",
     "validate_name",
+    "write_report",
 ]

@@ -9,7 +9,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from checkpointing._errors import CheckpointError, IntegrityError
+from checkpointing.cli._report import add_commands as add_report_commands
 from checkpointing.cli._runs import add_commands as add_run_commands
+from checkpointing.cli._serve import add_commands as add_serve_commands
 from checkpointing.pipeline._run_query import resolve_checkpoint_id, unique_match
 from checkpointing.store._manager import CheckpointManager
 
@@ -47,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("id_a")
     diff.add_argument("id_b")
     _COMMANDS.update(add_run_commands(add))
+    _COMMANDS.update(add_report_commands(add))
+    _COMMANDS.update(add_serve_commands(add))
     return parser
 
 
