@@ -17,7 +17,7 @@ def _expected(run) -> list[list[str]]:
     return [[e.stage, e.status] for a in run.attempts for e in a.executions]
 
 
-def _drawn(page, scope: str) -> list[tuple[str, str]]:
+def _drawn(page, scope: str) -> list[list[str]]:
     return page.eval_on_selector_all(
         f"{scope} [data-stage]",
         "els => els.map(e => [e.getAttribute('data-stage'), e.getAttribute('data-status')])",
