@@ -8,7 +8,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from checkpointing._errors import CheckpointError, IntegrityError
+from checkpointing._errors import CheckpointError
+from checkpointing.cli._progress import progress_bar
 from checkpointing.cli._report import add_commands as add_report_commands
 from checkpointing.cli._runs import add_commands as add_run_commands
 from checkpointing.cli._serve import add_commands as add_serve_commands
@@ -121,18 +122,25 @@ def _verify(manager: CheckpointManager, args: argparse.Namespace) -> int:
         e["checkpoint_id"] for e in manager.list_checkpoints()
     ]
     results = []
-    for cid in ids:
-        try:
-            manager.verify_checkpoint(cid)
-            results.append({"checkpoint_id": cid, "ok": True, "error": None})
-        except (IntegrityError, CheckpointError) as exc:
-            results.append({"checkpoint_id": cid, "ok": False, "error": str(exc)})
+    with progress_bar("verify", unit="checkpoint") as progress:
+        for done, cid in enumerate(ids):
+            if progress is not None:
+                progress(done, len(ids))
+            results.append(_verify_one(manager, cid))
     bad = [r for r in results if not r["ok"]]
     lines = [f"{'ok ' if r['ok'] else 'BAD'}  {r['checkpoint_id']}" for r in results]
     lines += [f"  {r['error']}" for r in bad]
     lines.append(f"{len(results) - len(bad)} ok, {len(bad)} bad")
     _emit(args, {"checked": len(results), "bad": bad, "results": results}, "\n".join(lines))
     return 1 if bad else 0
+
+
+def _verify_one(manager: CheckpointManager, checkpoint_id: str) -> dict[str, Any]:
+    try:
+        manager.verify_checkpoint(checkpoint_id)
+    except CheckpointError as exc:
+        return {"checkpoint_id": checkpoint_id, "ok": False, "error": str(exc)}
+    return {"checkpoint_id": checkpoint_id, "ok": True, "error": None}
 
 
 def _delete(manager: CheckpointManager, args: argparse.Namespace) -> int:
@@ -145,7 +153,8 @@ def _delete(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 
 def _cleanup(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    deleted = manager.cleanup_old_checkpoints(args.retention_days)
+    with progress_bar("cleanup", unit="checkpoint") as progress:
+        deleted = manager.cleanup_old_checkpoints(args.retention_days, progress=progress)
     _emit(args, {"deleted": deleted}, f"deleted {deleted} checkpoint(s)")
     return 0
 
@@ -178,7 +187,8 @@ def _diff(manager: CheckpointManager, args: argparse.Namespace) -> int:
     from checkpointing.store._diff import diff_checkpoints
 
     ids = [resolve_checkpoint_id(manager, i) for i in (args.id_a, args.id_b)]
-    result = diff_checkpoints(manager, *ids)
+    with progress_bar("diff", unit="step") as progress:
+        result = diff_checkpoints(manager, *ids, progress=progress)
     _emit(args, result.to_dict(), result.format())
     return 0
 
