@@ -45,7 +45,7 @@ def make_run(base: Path) -> str:
 def _spread(samples: list[float]) -> str:
     return (
         f"median {statistics.median(samples) * 1e3:.0f} ms "
-        f"(min {min(samples) * 1e3:.0f} – max {max(samples) * 1e3:.0f} ms, n={len(samples)})"
+        f"(min {min(samples) * 1e3:.0f} to max {max(samples) * 1e3:.0f} ms, n={len(samples)})"
     )
 
 
