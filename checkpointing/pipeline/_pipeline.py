@@ -152,14 +152,15 @@ class Pipeline:
 
         Args:
             config: A mapping, or the path of a YAML file (needs PyYAML:
-                ``pip install 'stagepoint[yaml]'``). Relative paths in it are relative to the
-                current directory.
+                ``pip install 'stagepoint[yaml]'``). ``~`` and ``$VAR`` in its paths are
+                expanded; relative paths are relative to the current directory.
             name: The pipeline name.
             **overrides: ``Pipeline`` keyword options that win over the configuration.
 
         Raises:
-            checkpointing.ConfigError: An unknown key in ``pipeline.execution.checkpoints`` or
-                ``pipeline.logging``, or a value of the wrong type. Other sections are ignored.
+            checkpointing.ConfigError: An unknown key at any level of the layout (the message
+                names the closest known key), a value of the wrong type, or a path naming an
+                undefined environment variable or user.
             ImportError: ``config`` is a file and PyYAML is not installed.
         """
         from checkpointing.pipeline._config import pipeline_options, read_config

@@ -235,6 +235,40 @@ class LocalStorage:
         text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
         self.write_bytes_atomic(name, text.encode("utf-8") + b"\n")
 
+    def write_json_new(self, name: str, obj: Any) -> bool:
+        """Create ``name`` holding ``obj`` as strict JSON, only if it does not exist yet.
+
+        The file appears whole and durable, or not at all. Of several threads or processes
+        racing to create the same name, exactly one wins; the others leave it untouched.
+
+        Returns:
+            True if this call created ``name``, False if it already existed.
+        """
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
+        data = text.encode("utf-8") + b"\n"
+        fd, tmp, final = self._open_temp(name)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            try:
+                os.link(tmp, final)  # refuses an existing name: the atomic create-if-absent
+            except FileExistsError:
+                return False
+            self._fsync_dir(final.parent)
+            return True
+        except BaseException as exc:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            _raise_with_path(exc, final)
+            raise
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def append_line(self, name: str, line: bytes) -> None:
         """Append one line with a single ``O_APPEND`` write (call under a lock).
 

@@ -46,6 +46,10 @@ class Storage(Protocol):
         """Write ``obj`` as strict JSON to ``name`` atomically and durably."""
         ...
 
+    def write_json_new(self, name: str, obj: Any) -> bool:
+        """Create ``name`` holding ``obj`` only if absent; whether this call created it."""
+        ...
+
     def append_line(self, name: str, line: bytes) -> None:
         """Append one whole line to ``name`` (under a lock)."""
         ...
