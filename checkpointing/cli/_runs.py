@@ -7,13 +7,13 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from checkpointing.pipeline._history import RUN_STATUSES
+from checkpointing.pipeline._run_model import RUN_STATUSES
 from checkpointing.pipeline._run_query import get_run, list_runs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from checkpointing.pipeline._history import Attempt, RunInfo, StageExecution
+    from checkpointing.pipeline._run_model import Attempt, RunInfo, StageExecution
     from checkpointing.store._manager import CheckpointManager
 
 __all__: list[str] = []

@@ -6,8 +6,8 @@ Ties the checkpoint store (:mod:`checkpointing.store`) to ``logging_ext``.
 from __future__ import annotations
 
 from checkpointing.pipeline._config import ConfigError
-from checkpointing.pipeline._history import Attempt, RunInfo, StageExecution
 from checkpointing.pipeline._pipeline import Pipeline
+from checkpointing.pipeline._run_model import Attempt, RunInfo, StageExecution
 from checkpointing.pipeline._run_query import get_run, list_runs
 from checkpointing.pipeline._stage import Stage, StageState
 

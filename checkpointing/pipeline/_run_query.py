@@ -19,7 +19,8 @@ from checkpointing._errors import (
     RunNotFoundError,
     RunRecordError,
 )
-from checkpointing.pipeline._history import RUN_STATUSES, RunInfo, build_run, name_of
+from checkpointing.pipeline._history import build_run, name_of
+from checkpointing.pipeline._run_model import RUN_STATUSES, RunInfo
 from checkpointing.pipeline._runs import RUNS_DIR, RunRecord, RunStore
 from checkpointing.storage._local import LocalStorage
 from checkpointing.storage._names import validate_name

@@ -23,7 +23,7 @@ from checkpointing._errors import (
     InvalidNameError,
     RunNotFoundError,
 )
-from checkpointing.pipeline._history import RUN_STATUSES
+from checkpointing.pipeline._run_model import RUN_STATUSES
 from checkpointing.pipeline._run_query import (
     get_run,
     list_runs,

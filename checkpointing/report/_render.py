@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from checkpointing.pipeline._history import STAGE_STATUSES
+from checkpointing.pipeline._run_model import STAGE_STATUSES
 from checkpointing.pipeline._run_query import get_run
 from checkpointing.report._timeline import layout, tick_text
 from checkpointing.store._manager import CheckpointManager
@@ -25,7 +25,7 @@ from checkpointing.store._manager import CheckpointManager
 if TYPE_CHECKING:
     import jinja2
 
-    from checkpointing.pipeline._history import RunInfo
+    from checkpointing.pipeline._run_model import RunInfo
 
 __all__ = ["render_report", "write_report"]
 

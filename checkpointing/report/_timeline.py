@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from checkpointing.pipeline._history import Attempt, StageExecution
+    from checkpointing.pipeline._run_model import Attempt, StageExecution
 
 __all__: list[str] = []
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from checkpointing import get_run, render_report, write_report
+from checkpointing import Attempt, RunInfo, StageExecution, get_run, render_report, write_report
 from checkpointing.__main__ import main
-from checkpointing.pipeline._history import Attempt, RunInfo, StageExecution
 from scripts.demo_runs import XSS_PROBE
 
 
