@@ -13,6 +13,7 @@ the builtin it resembles, so callers may catch either::
         ├── RunRecordError           (also ValueError)   a run record is unreadable or malformed
         ├── RunUnavailableError      (also RuntimeError) a run completed or a live process runs it
         ├── StageIdentityError       (also ValueError)   a stage execution cannot be told apart
+        ├── AmbiguousIdError         (also ValueError)   a short id prefix matches several ids
         └── FingerprintError         (also TypeError)    a stage input cannot be fingerprinted
 
 All of them carry their data as attributes and survive pickling, so they cross process
@@ -24,9 +25,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
 __all__ = [
+    "AmbiguousIdError",
     "CheckpointError",
     "CheckpointNotFoundError",
     "FingerprintError",
@@ -200,6 +203,29 @@ class StageIdentityError(CheckpointError, ValueError):
 
     def __reduce__(self) -> tuple[type[StageIdentityError], tuple[str, str]]:
         return type(self), (self.stage, self.reason)
+
+
+class AmbiguousIdError(CheckpointError, ValueError):
+    """A short id prefix matches several ids, so none is picked; give more characters.
+
+    Attributes:
+        prefix: The prefix that was given.
+        matches: The ids it matches, sorted.
+        what: What kind of id it is (``"run"``, ``"checkpoint"``).
+    """
+
+    def __init__(self, prefix: str, matches: Sequence[str], what: str) -> None:
+        found = tuple(sorted(matches))
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        super().__init__(
+            f"{what} id prefix {prefix!r} is ambiguous: it matches {', '.join(found[:5])}{more}"
+        )
+        self.prefix = prefix
+        self.matches = found
+        self.what = what
+
+    def __reduce__(self) -> tuple[type[AmbiguousIdError], tuple[str, tuple[str, ...], str]]:
+        return type(self), (self.prefix, self.matches, self.what)
 
 
 class FingerprintError(CheckpointError, TypeError):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from checkpointing.pipeline._cache import invalidate_cache
 from checkpointing.pipeline._fingerprint import explain
+from checkpointing.pipeline._run_query import resolve_checkpoint_id
 
 if TYPE_CHECKING:
     import argparse
@@ -17,14 +18,17 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 
-def add_parsers(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    """Add the cache commands through ``_main``'s ``add(name, help)``."""
+def add_commands(
+    add: Callable[[str, str], argparse.ArgumentParser],
+) -> dict[str, Callable[[CheckpointManager, argparse.Namespace], int]]:
+    """Add ``invalidate`` and ``fingerprint`` with ``add(name, help)``; return their handlers."""
     invalidate = add("invalidate", "mark cached results stale (their checkpoints are kept)")
     invalidate.add_argument("pipeline", help="pipeline name")
     invalidate.add_argument("stage", nargs="?", default=None, help="only this stage")
     show = add("fingerprint", "show a checkpoint's fingerprint, or why two differ")
     show.add_argument("checkpoint_id")
     show.add_argument("other_id", nargs="?", default=None, help="explain how OTHER_ID differs")
+    return {"invalidate": _invalidate, "fingerprint": _fingerprint}
 
 
 def _invalidate(manager: CheckpointManager, args: argparse.Namespace) -> int:
@@ -52,7 +56,7 @@ def _fingerprint(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 
 def _document(manager: CheckpointManager, checkpoint_id: str) -> dict[str, Any] | None:
-    recorded = manager.get_state(checkpoint_id).get("fingerprint")
+    recorded = manager.get_state(resolve_checkpoint_id(manager, checkpoint_id)).get("fingerprint")
     if not isinstance(recorded, dict) or not isinstance(recorded.get("document"), dict):
         return None
     return dict(recorded["document"]) | {"sha256": recorded.get("sha256")}
@@ -104,6 +108,3 @@ def _code_summary(tree: Any) -> str:
 
 def _emit(args: argparse.Namespace, obj: Any, text: str) -> None:
     print(json.dumps(obj, indent=2, allow_nan=False) if args.json else text)
-
-
-COMMANDS = {"invalidate": _invalidate, "fingerprint": _fingerprint}

@@ -72,7 +72,7 @@ class CacheIndex:
         if replace:
             self._storage.write_json_atomic(name, entry)
             return True
-        return self._storage.create_json(name, entry)
+        return self._storage.write_json_new(name, entry)
 
     def remember_latest(self, stage: str, key: str | None, entry: dict[str, Any]) -> None:
         """Note the fingerprint this stage execution had last (a hint, last writer wins)."""

@@ -146,6 +146,8 @@ class StageHooks:
         ):
             self._commit(stage, fp, replace=note in ("forced", "broken"))
         metadata = self._stage_metadata(stage)
+        if cached_from is not None:
+            metadata["cached"] = True
         self.event("stage_complete", stage.name, "success", metadata)
         self._events.performance(self.pipeline_id, stage.name, metadata["duration_seconds"])
 

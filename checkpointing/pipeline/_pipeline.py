@@ -9,6 +9,9 @@ later ``Pipeline(name, resume=True)`` or ``Pipeline(name, pipeline_id=ID)`` cont
 from __future__ import annotations
 
 import logging as std_logging
+import os
+import platform
+import socket
 import time
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
@@ -167,14 +170,15 @@ class Pipeline:
 
         Args:
             config: A mapping, or the path of a YAML file (needs PyYAML:
-                ``pip install 'stagepoint[yaml]'``). Relative paths in it are relative to the
-                current directory.
+                ``pip install 'stagepoint[yaml]'``). ``~`` and ``$VAR`` in its paths are
+                expanded; relative paths are relative to the current directory.
             name: The pipeline name.
             **overrides: ``Pipeline`` keyword options that win over the configuration.
 
         Raises:
-            checkpointing.ConfigError: An unknown key in ``pipeline.execution.checkpoints`` or
-                ``pipeline.logging``, or a value of the wrong type. Other sections are ignored.
+            checkpointing.ConfigError: An unknown key at any level of the layout (the message
+                names the closest known key), a value of the wrong type, or a path naming an
+                undefined environment variable or user.
             ImportError: ``config`` is a file and PyYAML is not installed.
         """
         from checkpointing.pipeline._config import pipeline_options, read_config
@@ -246,9 +250,23 @@ class Pipeline:
                 "reason": self.resume_reason,
                 "attempt": self._run.attempt,
                 "checkpoints": self.checkpoints_enabled,
+                **self._settings(),
             },
         )
         return self
+
+    def _settings(self) -> dict[str, Any]:
+        """What ``pipeline_start`` records of this run's configuration (the report shows it)."""
+        logger = self._events.logger
+        return {
+            "checkpoint_dir": self.checkpoint_dir,
+            "log_dir": None if logger is None else str(logger.log_dir),
+            "retention_days": self.retention_days,
+            "save_after_each_stage": self.save_after_each_stage,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "python": platform.python_version(),
+        }
 
     def __exit__(
         self,

@@ -176,6 +176,10 @@ class RunRecord:
         ids.reverse()
         return ids
 
+    def completed_stages(self) -> list[str]:
+        """Names of the stages that completed with a checkpoint, in order of first completion."""
+        return list(dict.fromkeys(str(entry["stage"]) for entry in self.stages))
+
     def take_over(self) -> None:
         """Mark this process (on this host) as the owner of the run."""
         self.host = _HOST

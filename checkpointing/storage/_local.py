@@ -46,7 +46,6 @@ _APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | getattr(os, "
 _MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 _COALESCE = 1 << 20  # hand chunks of about 1 MiB to the disk and the hashing thread
 _MAX_CHUNKS = 512  # stay below IOV_MAX for os.writev
-_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV, errno.EMLINK}
 
 
 @dataclass(frozen=True)
@@ -236,18 +235,17 @@ class LocalStorage:
         text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
         self.write_bytes_atomic(name, text.encode("utf-8") + b"\n")
 
-    def create_json(self, name: str, obj: Any) -> bool:
-        """Write ``obj`` as strict JSON to ``name`` only if ``name`` does not exist yet.
+    def write_json_new(self, name: str, obj: Any) -> bool:
+        """Create ``name`` holding ``obj`` as strict JSON, only if it does not exist yet.
 
-        The file is written and fsync'd under a temporary name, then hard-linked to ``name``,
-        which fails if ``name`` exists: of processes racing to create it exactly one succeeds,
-        and readers see the whole file or none. On filesystems without hard links the file is
-        created with ``O_EXCL`` and written in place (a reader may then briefly see it empty).
+        The file appears whole and durable, or not at all. Of several threads or processes
+        racing to create the same name, exactly one wins; the others leave it untouched.
 
         Returns:
-            True if this call created ``name``; False if it existed (it is left unchanged).
+            True if this call created ``name``, False if it already existed.
         """
-        data = (json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1) + "\n").encode()
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
+        data = text.encode("utf-8") + b"\n"
         fd, tmp, final = self._open_temp(name)
         try:
             view = memoryview(data)
@@ -257,34 +255,19 @@ class LocalStorage:
             os.close(fd)
             fd = -1
             try:
-                os.link(tmp, final, follow_symlinks=False)
+                os.link(tmp, final)  # refuses an existing name: the atomic create-if-absent
             except FileExistsError:
                 return False
-            except OSError as exc:
-                if exc.errno not in _NO_LINKS:
-                    raise
-                return self._create_in_place(final, data)
             self._fsync_dir(final.parent)
             return True
-        finally:
+        except BaseException as exc:
             if fd >= 0:
-                os.close(fd)
-            tmp.unlink(missing_ok=True)
-
-    def _create_in_place(self, final: Path, data: bytes) -> bool:
-        try:
-            fd = os.open(final, _OPEN_FLAGS, 0o644)
-        except FileExistsError:
-            return False
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            _raise_with_path(exc, final)
+            raise
         finally:
-            os.close(fd)
-        self._fsync_dir(final.parent)
-        return True
+            tmp.unlink(missing_ok=True)
 
     def append_line(self, name: str, line: bytes) -> None:
         """Append one line with a single ``O_APPEND`` write (call under a lock).

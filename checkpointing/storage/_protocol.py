@@ -46,9 +46,8 @@ class Storage(Protocol):
         """Write ``obj`` as strict JSON to ``name`` atomically and durably."""
         ...
 
-    def create_json(self, name: str, obj: Any) -> bool:
-        """Write ``obj`` as strict JSON to ``name`` only if it does not exist (put-if-absent);
-        whether this call created it. Of racing writers exactly one succeeds."""
+    def write_json_new(self, name: str, obj: Any) -> bool:
+        """Create ``name`` holding ``obj`` only if absent; whether this call created it."""
         ...
 
     def append_line(self, name: str, line: bytes) -> None:

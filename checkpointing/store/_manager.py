@@ -29,7 +29,7 @@ from checkpointing.store._retention import expire_checkpoints
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     import pandas as pd
@@ -338,7 +338,11 @@ class CheckpointManager:
         return removed
 
     def cleanup_old_checkpoints(
-        self, retention_days: float = 7, *, grace_seconds: float = 600.0
+        self,
+        retention_days: float = 7,
+        *,
+        grace_seconds: float = 600.0,
+        progress: Callable[[int, int], None] | None = None,
     ) -> int:
         """Delete checkpoints older than ``retention_days`` (by their own timestamp) and leftovers.
 
@@ -350,11 +354,15 @@ class CheckpointManager:
         Args:
             retention_days: Age limit; fractional days are fine.
             grace_seconds: Minimum age of a leftover file before it is removed.
+            progress: Called as ``progress(done, total)`` while registered checkpoints are
+                examined (for a progress bar).
 
         Returns:
             How many checkpoints were deleted for their age.
         """
-        return expire_checkpoints(self, retention_days, grace_seconds=grace_seconds)
+        return expire_checkpoints(
+            self, retention_days, grace_seconds=grace_seconds, progress=progress
+        )
 
     def _index(self, manifest: dict[str, Any]) -> None:
         """Add a written manifest to the registry, unless it was deleted meanwhile."""

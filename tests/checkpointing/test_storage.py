@@ -87,32 +87,36 @@ def test_the_local_backend_implements_the_storage_protocol(tmp_path):
             assert callable(getattr(storage, name)) or name == "root", name
 
 
-def test_create_json_creates_once_and_never_replaces(storage):
-    assert storage.create_json("cache/p/key.json", {"first": True})
-    assert not storage.create_json("cache/p/key.json", {"first": False})
-    assert storage.read_json("cache/p/key.json") == {"first": True}
-    assert storage.names("cache/p") == ["key.json"]  # no temporary file left behind
+def _create_many(root: str, name: str, tag: int, rounds: int, results) -> None:
+    storage = LocalStorage(root)
+    won = [storage.write_json_new(f"{name}-{i}.json", {"by": tag}) for i in range(rounds)]
+    results.put((tag, won))
 
 
-def _create(root, value, barrier, results):
-    barrier.wait(timeout=60)
-    results.put((value, LocalStorage(root).create_json("k.json", {"value": value})))
-
-
-def test_create_json_racing_processes_exactly_one_wins(tmp_path):
+def test_create_if_absent_has_exactly_one_winner_across_processes(tmp_path):
+    import json
     import multiprocessing
 
-    context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(4), context.Queue()
-    workers = [
-        context.Process(target=_create, args=(tmp_path / "race", i, barrier, results))
-        for i in range(4)
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_create_many, args=(str(tmp_path), "claim", tag, 50, results))
+        for tag in range(4)
     ]
-    for worker in workers:
-        worker.start()
-    outcomes = dict(results.get(timeout=60) for _ in workers)
-    for worker in workers:
-        worker.join(timeout=60)
-    winners = [value for value, won in outcomes.items() if won]
-    assert len(winners) == 1
-    assert LocalStorage(tmp_path / "race").read_json("k.json") == {"value": winners[0]}
+    for proc in procs:
+        proc.start()
+    outcomes = dict(results.get(timeout=120) for _ in procs)
+    for proc in procs:
+        proc.join(60)
+    for i in range(50):
+        winners = [tag for tag, won in outcomes.items() if won[i]]
+        assert len(winners) == 1
+        assert json.loads((tmp_path / f"claim-{i}.json").read_text()) == {"by": winners[0]}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_create_if_absent_never_replaces(tmp_path):
+    storage = LocalStorage(tmp_path)
+    assert storage.write_json_new("a.json", [1]) is True
+    assert storage.write_json_new("a.json", [2]) is False
+    assert storage.read_json("a.json") == [1]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from checkpointing import FingerprintError, Pipeline, invalidate_cache
+from checkpointing import FingerprintError, Pipeline, get_run, invalidate_cache
 from tests.pipeline._helpers import events, frame, record_of
 
 
@@ -68,6 +68,9 @@ def test_a_cache_hit_is_recorded_in_the_run_record(dirs) -> None:
     assert entry["cached_from"] == s.restored_from
     assert entry["fingerprint"] == s.fingerprint
     assert entry["checkpoint_ids"] == []
+    (execution,) = get_run(p.pipeline_id, **dirs).attempts[0].executions
+    assert (execution.status, execution.restored_from) == ("cached", s.restored_from)
+    assert str(execution.reason).startswith("cache hit")
 
 
 def test_a_frame_restored_from_the_cache_passes_its_identity_on(dirs) -> None:
