@@ -47,6 +47,20 @@ class FingerprintSpec:
     cache_key: str | Callable[[Any], Any] | None = None
     code: Callable[..., Any] | None = None
 
+    def __post_init__(self) -> None:
+        version: object = self.version
+        cache: object = self.cache
+        key: object = self.cache_key
+        if version is not None and not isinstance(version, str):
+            msg = f"version must be a str, not {type(version).__name__}"
+            raise TypeError(msg)
+        if not isinstance(cache, bool):
+            msg = f"cache must be a bool, not {type(cache).__name__}"
+            raise TypeError(msg)
+        if key is not None and not (isinstance(key, str) or callable(key)):
+            msg = f"cache_key must be a str or a function, not {type(key).__name__}"
+            raise TypeError(msg)
+
     @property
     def active(self) -> bool:
         """Whether the stage has a fingerprint at all."""

@@ -14,6 +14,8 @@ which costs nothing: see :mod:`checkpointing.pipeline._origins`.
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
@@ -31,6 +33,16 @@ __all__: list[str] = []
 
 _PARALLEL_BYTES = 1 << 22  # frames above ~4 MB hash their columns on two threads
 _pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _forget_pool() -> None:
+    """In a forked child the parent's threads are gone: start a new pool when needed."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def schema_digest(data: pd.DataFrame | pd.Series | pd.Index | pa.Table) -> str:
@@ -131,9 +143,11 @@ def _run(jobs: list[Callable[[], bytes]], size: int) -> list[bytes]:
     global _pool  # noqa: PLW0603 - one small pool per process, created on first use
     if size < _PARALLEL_BYTES or len(jobs) < 2:
         return [job() for job in jobs]
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stagepoint-hash")
-    return list(_pool.map(lambda job: job(), jobs))
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stagepoint-hash")
+        pool = _pool
+    return list(pool.map(lambda job: job(), jobs))
 
 
 # -- one array ---------------------------------------------------------------------------------

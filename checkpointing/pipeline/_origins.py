@@ -19,6 +19,7 @@ writable by hand, or C code) bypasses pandas and is not seen.
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from dataclasses import dataclass
@@ -35,6 +36,15 @@ __all__: list[str] = []
 
 _lock = threading.Lock()
 _origins: dict[int, _Origin] = {}
+
+
+def _new_lock() -> None:
+    """A lock held by another thread at ``fork`` would never be released in the child."""
+    global _lock  # noqa: PLW0603 - per-process state, reset after fork
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock)
 
 
 @dataclass

@@ -125,7 +125,7 @@ class Pipeline:
         self._context: Any = None
         self._t0 = 0.0
 
-        rerun_policy = RerunPolicy(rerun_from, rerun)
+        reruns = RerunPolicy(rerun_from, rerun)
         self.manager: CheckpointManager | None = None
         runs: RunStore | None = None
         self._cache: CacheIndex | None = None
@@ -150,12 +150,7 @@ class Pipeline:
 
         self._log_context = log_context
         self._hooks = StageHooks(
-            self._run,
-            self._events,
-            self.manager,
-            log_context,
-            rerun=rerun_policy,
-            cache=self._cache,
+            self._run, self._events, self.manager, log_context, rerun=reruns, cache=self._cache
         )
 
     @classmethod
@@ -375,35 +370,28 @@ class Pipeline:
                 Without a key, executions of one name are told apart by the order in which
                 they are entered; give a key when that order can change between runs (stages
                 of one name in parallel threads, or a loop over a changing list).
-            inputs: What the stage computes from: DataFrames, Series, pyarrow Tables,
-                JSON-able parameters, functions (fingerprinted by their code), or tuples,
-                lists and dicts of them. With ``inputs``, ``version``, ``cache`` or
-                ``cache_key`` the stage has a fingerprint (:attr:`Stage.fingerprint`), kept in
-                its checkpoints' manifests; a resumed run restores only a checkpoint whose
-                fingerprint still matches, and says what changed otherwise.
-            version: A string you change when the block's code changes in a way its inputs do
-                not show.
-            cache: Restore the stage from a checkpoint of any earlier run of this pipeline
-                name whose fingerprint matches (``s.restored`` is True and ``s.reason`` starts
-                with ``"cache hit"``), and offer this run's result to later runs.
-            cache_key: For inputs that cannot be hashed: a string that stands for them (change
-                it when they change), or a function mapping each such input to something that
-                can be hashed.
+            inputs: What the stage computes from (frames, Tables, JSON-able parameters,
+                functions, containers of them). With ``inputs``, ``version``, ``cache`` or
+                ``cache_key`` the stage has a fingerprint, and a resumed run restores it only
+                while the fingerprint matches (docs/caching.md).
+            version: A string you change when the block's code changes.
+            cache: Restore the stage from any earlier run of this pipeline name with the same
+                fingerprint (``s.reason`` starts with ``"cache hit"``).
+            cache_key: A string standing for inputs that cannot be hashed, or a function
+                mapping each such input to something that can be.
 
         Raises:
             checkpointing.InvalidNameError: ``name`` or ``key`` is not a valid name, or
                 ``name`` is too long together with the pipeline id.
-            TypeError: ``version`` is not a string or ``cache`` not a bool.
-
-        A fingerprinted stage raises :class:`checkpointing.FingerprintError` when it is
-        entered with an input that cannot be hashed.
+            TypeError: ``version``, ``cache`` or ``cache_key`` has the wrong type. (An input
+                that cannot be hashed raises ``FingerprintError`` when the stage is entered.)
         """
         if name not in self._stage_names:
             check_id_fits(self.pipeline_id, name)
             self._stage_names.add(name)
         if key is not None:
             validate_name(key, what="stage key")
-        spec = _spec(inputs, version, cache, cache_key)
+        spec = FingerprintSpec(inputs=inputs, version=version, cache=cache, cache_key=cache_key)
         return Stage(self._hooks, name, key=key, spec=spec)
 
     def run_stage(self, name: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -453,29 +441,13 @@ class Pipeline:
         ``async with pipeline.stage(...)``. Each call is one execution of the stage; calls are
         told apart by their order in the run.
 
-        With ``cache=True`` (or a ``version``/``cache_key``) the stage is fingerprinted by the
-        function's code (its source without comments or docstrings, the globals, closure
-        variables, defaults and helper functions it uses) and its call arguments as inputs; a
-        call whose fingerprint matches a result of an earlier run returns that result without
-        calling the function. ``version`` and ``cache_key`` are those of :meth:`stage`.
+        With ``cache=True`` (or ``version``/``cache_key``, as for :meth:`stage`) each call is
+        fingerprinted by the function's code, with its helpers, and its call arguments; a call
+        matching an earlier run's result returns it without calling the function.
         """
-        _spec(None, version, cache, cache_key)  # check the options now, not at the first call
         return _decorators.step_decorator(
             self, name, cache=cache, version=version, cache_key=cache_key
         )
-
-
-def _spec(inputs: Any, version: Any, cache: Any, cache_key: Any) -> FingerprintSpec:
-    if version is not None and not isinstance(version, str):
-        msg = f"version must be a str, not {type(version).__name__}"
-        raise TypeError(msg)
-    if not isinstance(cache, bool):
-        msg = f"cache must be a bool, not {type(cache).__name__}"
-        raise TypeError(msg)
-    if cache_key is not None and not (isinstance(cache_key, str) or callable(cache_key)):
-        msg = f"cache_key must be a str or a function, not {type(cache_key).__name__}"
-        raise TypeError(msg)
-    return FingerprintSpec(inputs=inputs, version=version, cache=cache, cache_key=cache_key)
 
 
 def _check_pipeline_name(name: str) -> str:

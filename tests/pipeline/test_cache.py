@@ -357,3 +357,69 @@ def test_two_processes_racing_to_fill_one_key_keep_one_result_and_both_finish(
     )
     assert not computed
     assert s.restored_from == kept
+
+
+@pytest.mark.parametrize(
+    "options", [{"version": 2}, {"cache": "yes"}, {"cache_key": 5}], ids=["version", "cache", "key"]
+)
+def test_options_of_the_wrong_type_are_refused_up_front(dirs, options) -> None:
+    p = Pipeline("etl", **dirs)
+    with pytest.raises(TypeError):
+        p.stage("clean", **options)
+    with pytest.raises(TypeError):
+        p.step(**options)
+    p.close()
+
+
+SCRIPT = '''
+import sys
+
+import pandas as pd
+
+from checkpointing import Pipeline
+
+RATE = 0.5
+
+
+def scale(df):
+    return df * RATE
+
+
+pipeline = Pipeline("script", checkpoint_dir=sys.argv[1], log_dir=sys.argv[2])
+with pipeline:
+
+    @pipeline.step(cache=True)
+    def prepare(df: pd.DataFrame) -> pd.DataFrame:
+        # halve every price
+        return scale(df)
+
+    prepare(pd.DataFrame({"close": [1.0, 2.0]}))
+print(pipeline.record["stages"][0].get("cached_from") is not None)
+'''
+
+
+def test_the_same_script_under_another_name_in_another_folder_hits_and_an_edit_misses(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    def run(text: str, where: str) -> bool:
+        script = tmp_path / where
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(text, encoding="utf-8")
+        done = subprocess.run(
+            [sys.executable, script.name, str(tmp_path / "ckpt"), str(tmp_path / "logs")],
+            cwd=script.parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip() == "True"
+
+    assert not run(SCRIPT, "a/job.py")
+    assert run(SCRIPT, "b/deeper/renamed_job.py")  # another process, name and folder
+    assert run(SCRIPT.replace("# halve every price", "# prices / 2"), "c/job.py")
+    assert not run(SCRIPT.replace("RATE = 0.5", "RATE = 0.25"), "a/job.py")
+    assert not run(SCRIPT.replace("return scale(df)", "return scale(df) + 0"), "a/job.py")

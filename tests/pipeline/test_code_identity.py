@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from checkpointing.pipeline import _code_identity
+from checkpointing.pipeline import _code_source
 from checkpointing.pipeline._canonical import digest
 from checkpointing.pipeline._code_identity import code_tree
 from checkpointing.pipeline._fingerprint import explain
@@ -193,8 +193,8 @@ def test_a_file_edited_after_import_never_lends_its_source_to_the_running_code(
     edited = BASE.replace("+ np.log(1)", "- np.log(1)")
     path.write_text(textwrap.dedent(edited), encoding="utf-8")
     linecache.checkcache(str(path))  # what a notebook does when it shows the new file
-    _code_identity._code_cache.clear()
-    _code_identity._parse_module.cache_clear()
+    _code_source._code_cache.clear()
+    _code_source._parse_module.cache_clear()
     stale = code_tree(running)
     fresh = tree_of(tmp_path, edited)
     assert digest(stale) != digest(fresh)

@@ -273,3 +273,22 @@ def test_cache_key_function_maps_what_cannot_be_hashed() -> None:
     b = fp({"conn": Connection("db://a")}, cache_key=key)
     c = fp({"conn": Connection("db://b")}, cache_key=key)
     assert a.sha256 == b.sha256 != c.sha256
+
+
+def _big_fingerprint(queue) -> None:
+    queue.put(fp([pd.DataFrame({"a": np.arange(1_000_000), "b": np.ones(1_000_000)})]).sha256)
+
+
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_a_forked_child_hashes_big_frames_without_the_parents_threads() -> None:
+    expected = fp([pd.DataFrame({"a": np.arange(1_000_000), "b": np.ones(1_000_000)})]).sha256
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_big_fingerprint, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        child.join()
+    assert child.exitcode == 0
+    assert queue.get(timeout=10) == expected
