@@ -197,7 +197,11 @@ def _data(value: object) -> dict[str, Any] | None:
         return None
     from checkpointing.pipeline._frame_hash import content_digest, schema_digest
 
-    return {"kind": "data", "schema": schema_digest(value), "content": content_digest(value)}
+    try:
+        content = content_digest(value)
+    except NotCanonical:  # an object column holding arbitrary objects
+        return {"kind": "opaque", "type": type_name(value)}
+    return {"kind": "data", "schema": schema_digest(value), "content": content}
 
 
 def _plain(value: object) -> bool:

@@ -140,7 +140,11 @@ def _walk(value: Any, path: str | None, cache_key: Any, stage: str, out: dict[st
             _walk(item, str(name), cache_key, stage, out)
         return
     where = "0" if path is None else path
-    leaf = _leaf(value)
+    try:
+        leaf = _leaf(value)
+    except NotCanonical as error:  # an object column holding something without a canonical form
+        out[where] = _unhashable(value, where, error, cache_key, stage)
+        return
     if leaf is not None:
         out[where] = leaf
         return

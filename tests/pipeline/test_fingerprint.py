@@ -292,3 +292,13 @@ def test_a_forked_child_hashes_big_frames_without_the_parents_threads() -> None:
         child.join()
     assert child.exitcode == 0
     assert queue.get(timeout=10) == expected
+
+
+def test_a_frame_holding_objects_without_a_canonical_form_is_refused_naming_it() -> None:
+    odd = pd.DataFrame({"a": [1, 2], "obj": pd.Series([object(), 1], dtype=object)})
+    with pytest.raises(FingerprintError) as info:
+        fp({"prices": odd})
+    assert info.value.input == "prices"
+    assert "object" in info.value.reason
+    same = fp({"prices": odd}, cache_key="v1")
+    assert same.document["inputs"]["prices"] == {"kind": "opaque", "type": "pandas.DataFrame"}
