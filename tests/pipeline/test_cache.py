@@ -371,7 +371,7 @@ def test_options_of_the_wrong_type_are_refused_up_front(dirs, options) -> None:
     p.close()
 
 
-SCRIPT = '''
+SCRIPT = """
 import sys
 
 import pandas as pd
@@ -395,7 +395,7 @@ with pipeline:
 
     prepare(pd.DataFrame({"close": [1.0, 2.0]}))
 print(pipeline.record["stages"][0].get("cached_from") is not None)
-'''
+"""
 
 
 def test_the_same_script_under_another_name_in_another_folder_hits_and_an_edit_misses(
