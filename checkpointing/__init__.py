@@ -8,8 +8,10 @@ module. The package is layered (see docs/architecture.md): ``storage`` (bytes on
 from __future__ import annotations
 
 from checkpointing._errors import (
+    AmbiguousIdError,
     CheckpointError,
     CheckpointNotFoundError,
+    FingerprintError,
     IntegrityError,
     InvalidNameError,
     ItemNotFoundError,
@@ -21,7 +23,19 @@ from checkpointing._errors import (
     RunUnavailableError,
     StageIdentityError,
 )
-from checkpointing.pipeline import ConfigError, Pipeline, Stage, StageState
+from checkpointing.pipeline import (
+    Attempt,
+    ConfigError,
+    Pipeline,
+    RunInfo,
+    Stage,
+    StageExecution,
+    StageState,
+    get_run,
+    invalidate_cache,
+    list_runs,
+)
+from checkpointing.report import render_report, write_report
 from checkpointing.storage import validate_name
 from checkpointing.store import (
     CheckpointDiff,
@@ -32,12 +46,15 @@ from checkpointing.store import (
 )
 
 __all__: list[str] = [
+    "AmbiguousIdError",
+    "Attempt",
     "CheckpointDiff",
     "CheckpointError",
     "CheckpointManager",
     "CheckpointNotFoundError",
     "ColumnDiff",
     "ConfigError",
+    "FingerprintError",
     "IntegrityError",
     "InvalidNameError",
     "ItemNotFoundError",
@@ -45,13 +62,20 @@ __all__: list[str] = [
     "MapError",
     "NotPicklableError",
     "Pipeline",
+    "RunInfo",
     "RunNotFoundError",
     "RunRecordError",
     "RunUnavailableError",
     "Stage",
+    "StageExecution",
     "StageIdentityError",
     "StageState",
     "diff_checkpoints",
     "diff_frames",
+    "get_run",
+    "invalidate_cache",
+    "list_runs",
+    "render_report",
     "validate_name",
+    "write_report",
 ]

@@ -15,7 +15,9 @@ the builtin it resembles, so callers may catch either::
         ├── RunNotFoundError         (also KeyError)     no run record with that pipeline id
         ├── RunRecordError           (also ValueError)   a run record is unreadable or malformed
         ├── RunUnavailableError      (also RuntimeError) a run completed or a live process runs it
-        └── StageIdentityError       (also ValueError)   a stage execution cannot be told apart
+        ├── StageIdentityError       (also ValueError)   a stage execution cannot be told apart
+        ├── AmbiguousIdError         (also ValueError)   a short id prefix matches several ids
+        └── FingerprintError         (also TypeError)    a stage input cannot be fingerprinted
 
 All of them carry their data as attributes and survive pickling, so they cross process
 boundaries intact.
@@ -26,11 +28,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
 __all__ = [
+    "AmbiguousIdError",
     "CheckpointError",
     "CheckpointNotFoundError",
+    "FingerprintError",
     "IntegrityError",
     "InvalidNameError",
     "ItemNotFoundError",
@@ -283,3 +288,54 @@ class StageIdentityError(CheckpointError, ValueError):
 
     def __reduce__(self) -> tuple[type[StageIdentityError], tuple[str, str]]:
         return type(self), (self.stage, self.reason)
+
+
+class AmbiguousIdError(CheckpointError, ValueError):
+    """A short id prefix matches several ids, so none is picked; give more characters.
+
+    Attributes:
+        prefix: The prefix that was given.
+        matches: The ids it matches, sorted.
+        what: What kind of id it is (``"run"``, ``"checkpoint"``).
+    """
+
+    def __init__(self, prefix: str, matches: Sequence[str], what: str) -> None:
+        found = tuple(sorted(matches))
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        super().__init__(
+            f"{what} id prefix {prefix!r} is ambiguous: it matches {', '.join(found[:5])}{more}"
+        )
+        self.prefix = prefix
+        self.matches = found
+        self.what = what
+
+    def __reduce__(self) -> tuple[type[AmbiguousIdError], tuple[str, tuple[str, ...], str]]:
+        return type(self), (self.prefix, self.matches, self.what)
+
+
+class FingerprintError(CheckpointError, TypeError):
+    """A stage input has no faithful fingerprint, so caching it would risk a wrong hit.
+
+    Inputs may be DataFrames, Series, pyarrow Tables, JSON-able parameters (with dates,
+    decimals, paths, numpy values), functions, and tuples, lists or dicts of them. Anything
+    else (an open connection, an arbitrary object) needs ``cache_key=``: a string you change
+    when that input changes, or a function that maps it to something that can be hashed.
+
+    Attributes:
+        stage: The stage name.
+        input: Which input (its name or position, ``"prices.0"`` inside a container).
+        reason: What could not be hashed.
+    """
+
+    def __init__(self, stage: str, input: str, reason: str) -> None:
+        super().__init__(
+            f"stage {stage!r}: input {input!r}: {reason}; pass it as a DataFrame, Table, "
+            "JSON-able parameter or function, or give the stage cache_key= (a string you "
+            "change when it changes, or a function mapping it to such a value)"
+        )
+        self.stage = stage
+        self.input = input
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[FingerprintError], tuple[str, str, str]]:
+        return type(self), (self.stage, self.input, self.reason)

@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     events.add_argument("--json", action="store_true", help="one JSON object per line")
     summary = add("summary", "summarise one pipeline run")
-    summary.add_argument("pipeline_id")
+    summary.add_argument("pipeline_id", help="a pipeline id, or a prefix of one run's id")
+    summary.add_argument("--attempt", type=int, help="which attempt (default: the latest)")
     summary.add_argument("--json", action="store_true", help="the summary as JSON")
     tail = add("tail", "print the last lines of a log file")
     tail.add_argument("-n", type=int, default=10, help="number of lines (default 10)")
@@ -120,9 +121,16 @@ def _events(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    summary = summarize_events(
-        args.pipeline_id, read_events(args.log_dir, pipeline_id=args.pipeline_id)
-    )
+    pipeline_id = args.pipeline_id
+    events = read_events(args.log_dir, pipeline_id=pipeline_id)
+    try:
+        if not events:  # not an id: perhaps a prefix of one
+            pipeline_id = _resolve_prefix(args.log_dir, pipeline_id)
+            events = read_events(args.log_dir, pipeline_id=pipeline_id)
+        summary = summarize_events(pipeline_id, events, attempt=args.attempt)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -131,6 +139,7 @@ def _summary(args: argparse.Namespace) -> int:
         return 1
     rows = [
         ("pipeline", summary["pipeline_id"]),
+        ("attempt", f"{summary['attempt']} of {summary['attempts']}"),
         ("status", summary["status"]),
         ("started", summary["started_at"]),
         ("finished", summary["finished_at"]),
@@ -147,6 +156,21 @@ def _summary(args: argparse.Namespace) -> int:
     for error in summary["errors"]:
         print(f"error in {error['stage']}: {error['error_type']}: {error['error']}")
     return 0
+
+
+def _resolve_prefix(log_dir: Path, prefix: str) -> str:
+    """The one pipeline id in the events that starts with ``prefix`` (``prefix`` if none).
+
+    Raises:
+        ValueError: Several pipeline ids start with it.
+    """
+    ids = {e.get("pipeline_id") for e in read_events(log_dir, event_type="pipeline_start")}
+    matches = sorted(i for i in ids if isinstance(i, str) and i.startswith(prefix))
+    if len(matches) > 1:
+        shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
+        msg = f"pipeline id prefix {prefix!r} is ambiguous: it matches {shown}"
+        raise ValueError(msg)
+    return matches[0] if matches and prefix else prefix
 
 
 def _human(line: str) -> str:

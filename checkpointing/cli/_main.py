@@ -14,15 +14,20 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from checkpointing._errors import (
     CheckpointError,
-    IntegrityError,
     InvalidNameError,
     RunNotFoundError,
 )
+from checkpointing.cli._cache import add_commands as add_cache_commands
+from checkpointing.cli._progress import progress_bar
+from checkpointing.cli._report import add_commands as add_report_commands
+from checkpointing.cli._runs import add_commands as add_run_commands
+from checkpointing.cli._serve import add_commands as add_serve_commands
+from checkpointing.pipeline._run_query import resolve_checkpoint_id, unique_match
 from checkpointing.pipeline._runs import RunStore
 from checkpointing.store._manager import CheckpointManager
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__: list[str] = []  # the entry point is checkpointing.__main__.main
 
@@ -91,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     diff = add("diff", "compare the data of two checkpoints")
     diff.add_argument("id_a")
     diff.add_argument("id_b")
+    _COMMANDS.update(add_run_commands(add))
+    _COMMANDS.update(add_report_commands(add))
+    _COMMANDS.update(add_serve_commands(add))
+    _COMMANDS.update(add_cache_commands(add))
     return parser
 
 
@@ -154,7 +163,7 @@ def _list(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 
 def _show(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    state = manager.get_state(args.checkpoint_id)
+    state = manager.get_state(resolve_checkpoint_id(manager, args.checkpoint_id))
     width = max(len(k) for k in state)
     text = "\n".join(
         f"{k.ljust(width)}  {json.dumps(v) if isinstance(v, dict | list) else v}"
@@ -165,14 +174,15 @@ def _show(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 
 def _verify(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    ids = args.checkpoint_ids or [e["checkpoint_id"] for e in manager.list_checkpoints()]
+    ids = [resolve_checkpoint_id(manager, i) for i in args.checkpoint_ids] or [
+        e["checkpoint_id"] for e in manager.list_checkpoints()
+    ]
     results = []
-    for cid in ids:
-        try:
-            manager.verify_checkpoint(cid)
-            results.append({"checkpoint_id": cid, "ok": True, "error": None})
-        except (IntegrityError, CheckpointError) as exc:
-            results.append({"checkpoint_id": cid, "ok": False, "error": str(exc)})
+    with progress_bar("verify", unit="checkpoint") as progress:
+        for done, cid in enumerate(ids):
+            if progress is not None:
+                progress(done, len(ids))
+            results.append(_verify_one(manager, cid))
     bad = [r for r in results if not r["ok"]]
     lines = [f"{'ok ' if r['ok'] else 'BAD'}  {r['checkpoint_id']}" for r in results]
     lines += [f"  {r['error']}" for r in bad]
@@ -181,7 +191,16 @@ def _verify(manager: CheckpointManager, args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _verify_one(manager: CheckpointManager, checkpoint_id: str) -> dict[str, Any]:
+    try:
+        manager.verify_checkpoint(checkpoint_id)
+    except CheckpointError as exc:
+        return {"checkpoint_id": checkpoint_id, "ok": False, "error": str(exc)}
+    return {"checkpoint_id": checkpoint_id, "ok": True, "error": None}
+
+
 def _delete(manager: CheckpointManager, args: argparse.Namespace) -> int:
+    args.checkpoint_id = resolve_checkpoint_id(manager, args.checkpoint_id)
     if not manager.delete_checkpoint(args.checkpoint_id):
         print(f"error: no checkpoint with id {args.checkpoint_id!r}", file=sys.stderr)
         return 1
@@ -190,18 +209,24 @@ def _delete(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 
 def _cleanup(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    deleted = manager.cleanup_old_checkpoints(args.retention_days)
+    with progress_bar("cleanup", unit="checkpoint") as progress:
+        deleted = manager.cleanup_old_checkpoints(args.retention_days, progress=progress)
     _emit(args, {"deleted": deleted}, f"deleted {deleted} checkpoint(s)")
     return 0
 
 
 def _progress(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    progress = manager.get_pipeline_progress(args.pipeline_id)
+    pipeline_id = args.pipeline_id
+    if not manager.list_checkpoints(pipeline_id):  # perhaps a prefix of a pipeline id
+        ids = {e["pipeline_id"] for e in manager.list_checkpoints()}
+        ids.update(n[: -len(".json")] for n in manager.storage.names("runs") if n.endswith(".json"))
+        pipeline_id = unique_match(pipeline_id, ids, what="pipeline") or pipeline_id
+    progress = manager.get_pipeline_progress(pipeline_id)
     status = []
     with contextlib.suppress(RunNotFoundError, InvalidNameError):
         # A run's record knows which stages completed; checkpoints alone do not (a stage may
         # have saved one and then failed).
-        record = RunStore(manager.storage).read(args.pipeline_id)
+        record = RunStore(manager.storage).read(pipeline_id)
         progress["completed_stages"] = record.completed_stages()
         progress["status"] = record.status
         status = [f"status             {record.status}"]
@@ -227,12 +252,14 @@ def _rebuild(manager: CheckpointManager, args: argparse.Namespace) -> int:
 def _diff(manager: CheckpointManager, args: argparse.Namespace) -> int:
     from checkpointing.store._diff import diff_checkpoints
 
-    result = diff_checkpoints(manager, args.id_a, args.id_b)
+    ids = [resolve_checkpoint_id(manager, i) for i in (args.id_a, args.id_b)]
+    with progress_bar("diff", unit="step") as progress:
+        result = diff_checkpoints(manager, *ids, progress=progress)
     _emit(args, result.to_dict(), result.format())
     return 0
 
 
-_COMMANDS = {
+_COMMANDS: dict[str, Callable[[CheckpointManager, argparse.Namespace], int]] = {
     "list": _list,
     "show": _show,
     "verify": _verify,

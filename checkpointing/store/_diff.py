@@ -14,7 +14,7 @@ import pandas as pd
 from checkpointing.store._diff_result import CheckpointDiff, ColumnDiff, _jsonable
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Mapping
+    from collections.abc import Callable, Hashable, Mapping
 
 __all__ = ["diff_checkpoints", "diff_frames"]
 
@@ -89,6 +89,7 @@ def diff_frames(
     info_a: Mapping[str, Any] | None = None,
     info_b: Mapping[str, Any] | None = None,
     max_examples: int = 5,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CheckpointDiff:
     """Compare two frames: schema, row counts, per-column nulls and statistics, differing rows.
 
@@ -100,6 +101,7 @@ def diff_frames(
         info_a: Extra JSON-safe facts about A shown in the report (e.g. ``stage``).
         info_b: The same for B.
         max_examples: How many example labels/rows to keep for each kind of row difference.
+        progress: Called as ``progress(done, total)`` column by column (for a progress bar).
 
     Returns:
         The comparison. The inputs are not modified.
@@ -122,7 +124,10 @@ def diff_frames(
     changed_any = np.zeros(in_both, dtype=bool)
     masks: dict[str, np.ndarray[Any, np.dtype[np.bool_]]] = {}
     columns: list[ColumnDiff] = []
-    for name in names_a + [n for n in names_b if n not in by_name_a]:
+    every = names_a + [n for n in names_b if n not in by_name_a]
+    for done, name in enumerate(every):
+        if progress is not None:
+            progress(done, len(every))
         col_a = a[by_name_a[name]] if name in by_name_a else None
         col_b = b[by_name_b[name]] if name in by_name_b else None
         changed: int | None = None
@@ -181,7 +186,12 @@ def diff_frames(
 
 
 def diff_checkpoints(
-    manager: _Loader, id_a: str, id_b: str, *, max_examples: int = 5
+    manager: _Loader,
+    id_a: str,
+    id_b: str,
+    *,
+    max_examples: int = 5,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CheckpointDiff:
     """Load two checkpoints (verified) and compare them with :func:`diff_frames`.
 
@@ -190,6 +200,7 @@ def diff_checkpoints(
         id_a: The "before" checkpoint.
         id_b: The "after" checkpoint.
         max_examples: How many example labels/rows to keep for each kind of row difference.
+        progress: Called as ``progress(done, total)``: the two loads, then column by column.
 
     Returns:
         The comparison; its ``info_a``/``info_b`` hold each checkpoint's pipeline id, stage and
@@ -199,7 +210,11 @@ def diff_checkpoints(
         CheckpointNotFoundError: An id is unknown.
         IntegrityError: A checkpoint failed verification; nothing is compared.
     """
-    loaded = [manager.load_checkpoint(cid) for cid in (id_a, id_b)]
+    loaded = []
+    for done, cid in enumerate((id_a, id_b)):
+        if progress is not None:
+            progress(done, 2)
+        loaded.append(manager.load_checkpoint(cid))
     infos = [
         {k: item["state"][k] for k in ("pipeline_id", "stage", "timestamp") if k in item["state"]}
         for item in loaded
@@ -212,4 +227,5 @@ def diff_checkpoints(
         info_a=infos[0],
         info_b=infos[1],
         max_examples=max_examples,
+        progress=None if progress is None else lambda done, total: progress(done + 2, total + 2),
     )

@@ -29,7 +29,7 @@ from checkpointing.store._retention import expire_checkpoints
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     import pandas as pd
@@ -100,6 +100,8 @@ class CheckpointManager:
         stage: str,
         data: pd.DataFrame | pa.Table,
         metadata: dict[str, Any] | None = None,
+        *,
+        fingerprint: dict[str, Any] | None = None,
     ) -> str:
         """Save ``data`` durably as a new checkpoint and return its id.
 
@@ -112,6 +114,8 @@ class CheckpointManager:
             data: A DataFrame (round-trips exactly) or a pyarrow Table.
             metadata: JSON-convertible dict stored in the manifest (conversion rules in
                 docs/checkpointing.md).
+            fingerprint: The stage fingerprint the data was computed under, stored as the
+                manifest's ``fingerprint`` field (strict JSON; see docs/caching.md).
 
         Returns:
             ``{pipeline_id}_{stage}_{YYYYmmddTHHMMSSffffffZ}_{8 hex}``, unique across processes.
@@ -127,6 +131,8 @@ class CheckpointManager:
         checkpoint_id, when = new_checkpoint_id(pipeline_id, stage)
         table, columns = to_table(data)
         meta = metadata_to_json(metadata)
+        if fingerprint is not None:
+            fingerprint = metadata_to_json(fingerprint)
         started = time.perf_counter()
         data_file = checkpoint_id + DATA_SUFFIX
         with self._storage.atomic_writer(data_file) as out:
@@ -146,6 +152,7 @@ class CheckpointManager:
             rows=table.num_rows,
             columns=columns,
             metadata=meta,
+            fingerprint=fingerprint,
         )
         try:
             self._storage.write_json_atomic(checkpoint_id + MANIFEST_SUFFIX, manifest)
@@ -331,7 +338,11 @@ class CheckpointManager:
         return removed
 
     def cleanup_old_checkpoints(
-        self, retention_days: float = 7, *, grace_seconds: float = 600.0
+        self,
+        retention_days: float = 7,
+        *,
+        grace_seconds: float = 600.0,
+        progress: Callable[[int, int], None] | None = None,
     ) -> int:
         """Delete checkpoints older than ``retention_days`` (by their own timestamp) and leftovers.
 
@@ -343,11 +354,15 @@ class CheckpointManager:
         Args:
             retention_days: Age limit; fractional days are fine.
             grace_seconds: Minimum age of a leftover file before it is removed.
+            progress: Called as ``progress(done, total)`` while registered checkpoints are
+                examined (for a progress bar).
 
         Returns:
             How many checkpoints were deleted for their age.
         """
-        return expire_checkpoints(self, retention_days, grace_seconds=grace_seconds)
+        return expire_checkpoints(
+            self, retention_days, grace_seconds=grace_seconds, progress=progress
+        )
 
     def _index(self, manifest: dict[str, Any]) -> None:
         """Add a written manifest to the registry, unless it was deleted meanwhile."""

@@ -50,9 +50,14 @@ def build_manifest(
     rows: int,
     columns: Any,
     metadata: dict[str, Any],
+    fingerprint: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest of a checkpoint whose data file has just been written."""
-    return {
+    """The manifest of a checkpoint whose data file has just been written.
+
+    ``fingerprint`` (``{"sha256", "document"}``, from the pipeline's stage fingerprint) is
+    stored as the top-level ``fingerprint`` field when given.
+    """
+    manifest = {
         "format_version": FORMAT_VERSION,
         "checkpoint_id": checkpoint_id,
         "pipeline_id": pipeline_id,
@@ -69,6 +74,9 @@ def build_manifest(
         "host": _HOST,
         "pid": os.getpid(),
     }
+    if fingerprint is not None:
+        manifest["fingerprint"] = fingerprint
+    return manifest
 
 
 def check_manifest(state: object, checkpoint_id: str, path: Path) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from checkpointing.store._manifest import DATA_SUFFIX, MANIFEST_SUFFIX
 from checkpointing.store._registry import REGISTRY_FILES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from checkpointing.store._manager import CheckpointManager
 
 __all__: list[str] = []
@@ -27,15 +29,24 @@ logger = logging.getLogger(__name__)
 
 
 def expire_checkpoints(
-    manager: CheckpointManager, retention_days: float, *, grace_seconds: float
+    manager: CheckpointManager,
+    retention_days: float,
+    *,
+    grace_seconds: float,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Delete the checkpoints older than ``retention_days``, then leftovers; return the count."""
+    """Delete the checkpoints older than ``retention_days``, then leftovers; return the count.
+
+    ``progress(done, total)`` is called as the registered checkpoints are examined.
+    """
     if retention_days < 0:
         raise ValueError("retention_days must not be negative")
     cutoff = (datetime.now(UTC) - timedelta(days=retention_days)).isoformat()
     entries = manager._registry.entries()
     deleted = 0
-    for cid, entry in entries.items():
+    for done, (cid, entry) in enumerate(entries.items()):
+        if progress is not None and done % 256 == 0:
+            progress(done, len(entries))
         if (entry.get("timestamp") or "") < cutoff and manager.delete_checkpoint(cid):
             deleted += 1
     remove_leftovers(manager, entries, grace_seconds)
