@@ -1,11 +1,11 @@
 """``Pipeline.map``: fan a stage out over many items, one checkpoint and one commit per item.
 
-The driver checks everything that can be checked before anything runs (keys, the function and
-items can reach the workers), restores the items a resumed run already committed, hands the
-rest to the executor (:mod:`._map_exec`), and, as each task completes, writes the item's
-events and log records to the run's logs and records the item in the run record. Workers
-checkpoint and commit their items themselves (:mod:`._map_worker`); the data never passes
-through the driver to become durable.
+The driver checks everything that can be checked before anything runs (keys, fingerprints,
+that the function and items can reach the workers), restores the items it can
+(:mod:`._map_restore`), hands the rest to the executor (:mod:`._map_exec`), and handles each
+task as it completes (:mod:`._map_outcomes`): the item's events and log records go to the run's
+logs and the item to the run record, in batches. Workers checkpoint and commit their items
+themselves (:mod:`._map_worker`); the data never passes through the driver to become durable.
 """
 
 from __future__ import annotations
@@ -14,17 +14,16 @@ import contextlib
 import itertools
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from checkpointing._errors import CheckpointNotFoundError, MapError, StageIdentityError
+from checkpointing._errors import MapError, StageIdentityError
+from checkpointing.pipeline._fingerprint import FingerprintSpec, fingerprint
 from checkpointing.pipeline._map_exec import runner_for
-from checkpointing.pipeline._map_logs import replay
+from checkpointing.pipeline._map_outcomes import Outcomes, Plan, Tally
 from checkpointing.pipeline._map_progress import ProgressLine
-from checkpointing.pipeline._map_restore import restore_item
-from checkpointing.pipeline._map_worker import MapTask, RemoteTraceback
-from checkpointing.pipeline._run import describe_error
+from checkpointing.pipeline._map_restore import ItemRestorer
+from checkpointing.pipeline._map_worker import MapTask
 from checkpointing.storage._names import validate_name
 from checkpointing.store._codec import metadata_to_json
 from checkpointing.store._ids import check_id_fits
@@ -32,29 +31,16 @@ from checkpointing.store._ids import check_id_fits
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
+    from checkpointing.pipeline._cache import CacheIndex, RerunPolicy
     from checkpointing.pipeline._events import EventLog
+    from checkpointing.pipeline._fingerprint import Fingerprint
     from checkpointing.pipeline._map_exec import Runner
-    from checkpointing.pipeline._map_worker import ItemOutcome
-    from checkpointing.pipeline._run import RunTracker, StageIdentity
+    from checkpointing.pipeline._run import RunTracker
     from checkpointing.store._manager import CheckpointManager
 
 __all__: list[str] = []
 
 _FLUSH_SECONDS = 1.0  # the run record takes the items completed since, in one write
-
-
-@dataclass
-class _Tally:
-    """What happened to the items of one fan-out so far."""
-
-    total: int
-    done: int = 0
-    restored: int = 0
-    rows: int = 0
-    failed: list[int] = field(default_factory=list)
-    first_error: BaseException | None = None
-    completed: list[tuple[StageIdentity, tuple[str, ...]]] = field(default_factory=list)
-    errors: list[tuple[StageIdentity, BaseException]] = field(default_factory=list)
 
 
 class Fanout:
@@ -66,6 +52,8 @@ class Fanout:
         manager: The checkpoint store, or ``None`` when checkpoints are disabled.
         compression: Parquet codec the workers save with.
         lock_timeout: Registry lock timeout of the workers' stores.
+        cache: The cross-run cache (``None`` when checkpoints are disabled).
+        rerun: Which stages rerun even when they could be restored.
     """
 
     def __init__(
@@ -76,12 +64,17 @@ class Fanout:
         *,
         compression: str,
         lock_timeout: float,
+        cache: CacheIndex | None,
+        rerun: RerunPolicy,
     ) -> None:
         self._run = run
         self._events = events
         self._manager = manager
         self._compression = compression
         self._lock_timeout = lock_timeout
+        self._rerun = rerun
+        self._restorer = None if manager is None else ItemRestorer(run, events, manager, cache)
+        self._outcomes = Outcomes(events, manager, cache)
         self._calls = itertools.count(1)  # numbers the fan-outs of the run (Dask task keys)
 
     def map(
@@ -96,6 +89,7 @@ class Fanout:
         collect: bool,
         metadata: Mapping[str, Any] | None,
         progress: bool | None,
+        cache: bool,
     ) -> list[Any]:
         """See :meth:`checkpointing.Pipeline.map`."""
         pipeline_id = self._run.pipeline_id
@@ -106,6 +100,10 @@ class Fanout:
             raise RuntimeError(msg)
         if not collect and self._manager is None:
             raise ValueError("collect=False returns checkpoint ids: checkpoints are disabled")
+        flag: object = cache
+        if not isinstance(flag, bool):
+            msg = f"cache must be a bool, not {type(flag).__name__}"
+            raise TypeError(msg)
         items = list(items)
         keys = _keys(stage, items, key)
         task = MapTask(
@@ -120,41 +118,36 @@ class Fanout:
             driver_pid=os.getpid(),
             log_level=self._events.level,
         )
-        calls = list(zip(keys, items, strict=True))
+        fps: list[Fingerprint | None] = [None] * len(items)
+        if cache and self._manager is not None:
+            fps = [_fingerprint(fn, stage, k, item) for k, item in zip(keys, items, strict=True)]
+        calls = [
+            (k, item, None if fp is None else fp.to_json())
+            for k, item, fp in zip(keys, items, fps, strict=True)
+        ]
         runner = runner_for(executor, task, calls, call=next(self._calls))
         runner.check_picklable()
-        identities = self._run.identify_keys(stage, keys)
+        plan = Plan(keys, self._run.identify_keys(stage, keys), fps)
         self._run.start()
         runner.attempt = self._run.attempt
-        return self._fan_out(task, runner, keys, identities, fail_fast=fail_fast, progress=progress)
+        return self._fan_out(task, runner, plan, fail_fast=fail_fast, progress=progress)
 
     def _checkpoint_dir(self) -> Path:
         assert self._manager is not None
         return Path(self._manager.checkpoint_dir).resolve()
 
-    # -- the fan-out --------------------------------------------------------------------------
-
     def _fan_out(
-        self,
-        task: MapTask,
-        runner: Runner,
-        keys: list[str],
-        identities: list[StageIdentity],
-        *,
-        fail_fast: bool,
-        progress: bool | None,
+        self, task: MapTask, runner: Runner, plan: Plan, *, fail_fast: bool, progress: bool | None
     ) -> list[Any]:
-        stage = task.stage
-        tally = _Tally(len(keys))
+        stage, keys = task.stage, plan.keys
+        tally = Tally(len(keys))
         results: list[Any] = [None] * len(keys)
         line = ProgressLine(stage, len(keys), enabled=progress)
         started = time.perf_counter()
         metadata = {"items": len(keys), "executor": runner.kind}
         self._events.event("map_start", task.pipeline_id, stage, "info", metadata)
-        to_run = list(range(len(keys)))
-        if self._run.resumed and self._manager is not None:
-            to_run = self._restore(task, keys, identities, results, tally)
-            line.update(tally.restored, 0)
+        to_run = self._restore(task, plan, results, tally)
+        line.update(tally.restored, 0)
         runner.calls = [runner.calls[i] for i in to_run]
         finished: set[int] = set()
         flushed = time.perf_counter()
@@ -162,16 +155,8 @@ class Fanout:
             for position, outcome, lost in runner.completed():
                 index = to_run[position]
                 finished.add(index)
-                ok = self._finish(
-                    task,
-                    index,
-                    key=keys[index],
-                    identity=identities[index],
-                    outcome=outcome,
-                    lost=lost,
-                    tally=tally,
-                )
-                if ok and outcome is not None:
+                if self._outcomes.finish(task, plan, index, outcome, lost=lost, tally=tally):
+                    assert outcome is not None
                     results[index] = outcome.data if task.collect else outcome.checkpoint_id
                 line.update(tally.done + tally.restored, len(tally.failed))
                 if tally.failed and fail_fast:
@@ -183,7 +168,7 @@ class Fanout:
         except BaseException as interrupt:  # KeyboardInterrupt above all: cancel the rest
             runner.cancel()
             not_run = [i for i in to_run if i not in finished]
-            tally.errors += [(identities[i], interrupt) for i in not_run]
+            tally.errors += [(plan.identities[i], interrupt) for i in not_run]
             with contextlib.suppress(Exception):  # the commit records still hold the items
                 self._flush(tally)
             self._summary(task, runner.kind, tally, started, not_run, interrupted=True)
@@ -191,7 +176,7 @@ class Fanout:
             raise
         not_run = [i for i in to_run if i not in finished]
         stopped = RuntimeError("not run: the fan-out stopped at the first failure (fail_fast)")
-        tally.errors += [(identities[i], stopped) for i in not_run]
+        tally.errors += [(plan.identities[i], stopped) for i in not_run]
         self._flush(tally)
         self._summary(task, runner.kind, tally, started, not_run, interrupted=False)
         line.finish()
@@ -201,85 +186,24 @@ class Fanout:
             raise error from tally.first_error
         return results
 
-    def _finish(
-        self,
-        task: MapTask,
-        index: int,
-        *,
-        key: str,
-        identity: StageIdentity,
-        outcome: ItemOutcome | None,
-        lost: BaseException | None,
-        tally: _Tally,
-    ) -> bool:
-        """Log what one task produced and count it; whether the item succeeded (never raises)."""
-        error = lost  # the executor lost the task, or (below) the item failed
-        if outcome is not None:
-            error = outcome.error
-            if error is not None and outcome.traceback and error.__traceback__ is None:
-                # It came from another process without its traceback: chain the worker's text.
-                error.__cause__ = RemoteTraceback(outcome.traceback)
-            self._replay(task, outcome, error)
-            if error is None:
-                error = lost = self._check_visible(outcome)
-        if error is None:
-            assert outcome is not None
-            tally.done += 1
-            tally.rows += outcome.rows or 0
-            if outcome.checkpoint_id is not None:
-                tally.completed.append((identity, (outcome.checkpoint_id,)))
-            return True
-        tally.failed.append(index)
-        tally.errors.append((identity, error))
-        if tally.first_error is None:
-            tally.first_error = error
-        if lost is not None:  # the driver saw the failure: the worker could not report it
-            details = describe_error(lost)
-            metadata = {"error_type": details["type"], "error": details["message"], "key": key}
-            if outcome is None:
-                metadata["reason"] = "the executor lost the task (a worker died, or a cancel)"
-            self._events.event(
-                "stage_error", task.pipeline_id, task.stage, "error", metadata, exc_info=lost
-            )
-        return False
+    def _restore(self, task: MapTask, plan: Plan, results: list[Any], tally: Tally) -> list[int]:
+        """Restore what can be restored; the indexes of the items to run."""
+        forced = self._rerun.reason(task.stage)  # always asked: rerun_from starts at its stage
+        cached = any(fp is not None for fp in plan.fps)
+        if self._restorer is None or not (self._run.resumed or cached or forced):
+            return list(range(len(plan.keys)))
+        restored, plan.replace = self._restorer.restore(task, plan.keys, plan.fps, forced=forced)
+        if forced is not None:
+            plan.replace = set(range(len(plan.keys)))
+        for index, item in restored.items():
+            results[index] = item.result
+            tally.restored += 1
+            tally.rows += item.rows
+            if item.record is not None:  # not in the run record yet
+                tally.completed.append((plan.identities[index], item.record))
+        return [i for i in range(len(plan.keys)) if i not in restored]
 
-    def _check_visible(self, outcome: ItemOutcome) -> BaseException | None:
-        """An error if the item's checkpoint, committed by its worker, is not in our store."""
-        if self._manager is None or outcome.checkpoint_id is None:
-            return None
-        try:
-            self._manager.get_state(outcome.checkpoint_id)
-        except CheckpointNotFoundError as error:
-            error.add_note(
-                f"item {outcome.key!r} was committed by process {outcome.pid}, but its "
-                f"checkpoint is not in {self._manager.checkpoint_dir} as this process sees it: "
-                "every worker must reach the checkpoint directory at the same path"
-            )
-            return error
-        return None
-
-    def _replay(self, task: MapTask, outcome: ItemOutcome, error: BaseException | None) -> None:
-        """Write an item's events and records to the run's logs, in the order they happened."""
-        timeline: list[tuple[float, int, dict[str, Any]]] = [
-            (float(e["created"]), 0, e) for e in outcome.events
-        ]
-        timeline += [(float(r.get("created", 0.0)), 1, r) for r in outcome.records]
-        timeline.sort(key=lambda entry: (entry[0], entry[1]))
-        for created, kind, entry in timeline:
-            if kind == 1:
-                replay([entry])
-                continue
-            self._events.event(
-                entry["event_type"],
-                task.pipeline_id,
-                task.stage,
-                entry["status"],
-                entry["metadata"],
-                exc_info=error if entry["event_type"] == "stage_error" else None,
-                created=created,
-            )
-
-    def _flush(self, tally: _Tally) -> None:
+    def _flush(self, tally: Tally) -> None:
         """Record the items finished since the last flush, with one write of the run record."""
         completed, errors = tally.completed, tally.errors
         tally.completed, tally.errors = [], []
@@ -289,7 +213,7 @@ class Fanout:
         self,
         task: MapTask,
         executor: str,
-        tally: _Tally,
+        tally: Tally,
         started: float,
         not_run: list[int],
         *,
@@ -312,50 +236,6 @@ class Fanout:
         self._events.event("map_complete", task.pipeline_id, task.stage, status, metadata)
         self._events.performance(task.pipeline_id, task.stage, seconds)
 
-    # -- resume -------------------------------------------------------------------------------
-
-    def _restore(
-        self,
-        task: MapTask,
-        keys: list[str],
-        identities: list[StageIdentity],
-        results: list[Any],
-        tally: _Tally,
-    ) -> list[int]:
-        """Restore the items this run committed; returns the indexes of the others."""
-        assert self._manager is not None
-        recorded = self._run.keyed_candidates(task.stage)
-        to_run: list[int] = []
-        for index, key in enumerate(keys):
-            found, failures = restore_item(self._manager, task, key, recorded.get(key, []))
-            metadata: dict[str, Any] = {"key": key}
-            if found is None:
-                to_run.append(index)
-                reason = "; ".join(failures) if failures else "no checkpoint"
-                status = "warning" if failures else "info"
-                self._event(task, "stage_rerun", status, metadata | {"reason": reason})
-                continue
-            checkpoint_id, data, rows, from_commit = found
-            results[index] = data if task.collect else checkpoint_id
-            tally.restored += 1
-            tally.rows += rows
-            if from_commit:  # committed by a worker, but the run record did not say so yet
-                tally.completed.append((identities[index], (checkpoint_id,)))
-            reason = f"restored from checkpoint {checkpoint_id}"
-            if failures:
-                reason += " (newer " + "; ".join(failures) + ")"
-            self._event(task, "stage_start", "info", metadata | {"resumed": True})
-            restored = {"checkpoint_id": checkpoint_id, "rows": rows, "reason": reason}
-            self._event(
-                task, "stage_restored", "warning" if failures else "success", metadata | restored
-            )
-            complete = {"rows": rows, "restored": True, "restored_from": checkpoint_id}
-            self._event(task, "stage_complete", "success", metadata | complete | {"reason": reason})
-        return to_run
-
-    def _event(self, task: MapTask, event_type: str, status: str, metadata: dict[str, Any]) -> None:
-        self._events.event(event_type, task.pipeline_id, task.stage, status, metadata)
-
 
 def _keys(stage: str, items: list[Any], key: Callable[[Any], str] | None) -> list[str]:
     """Each item's key, validated; duplicates are refused."""
@@ -367,3 +247,13 @@ def _keys(stage: str, items: list[Any], key: Callable[[Any], str] | None) -> lis
         msg = f"duplicate item keys {shown}; pass key= to give every item its own key"
         raise StageIdentityError(stage, msg)
     return keys
+
+
+def _fingerprint(fn: Callable[[Any], Any], stage: str, key: str, item: Any) -> Fingerprint:
+    """An item's fingerprint: the function's code (with its helpers) and the item.
+
+    Raises:
+        checkpointing.FingerprintError: The item cannot be hashed faithfully.
+    """
+    spec = FingerprintSpec(inputs={"item": item}, code=fn, cache=True)
+    return fingerprint(spec, stage=stage, key=key)

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
+Call = tuple[str, Any, dict[str, Any] | None]
+"""``(key, item, fingerprint)`` of one task: what :func:`run_item` gets besides the task."""
+
 Completed = tuple[int, ItemOutcome | None, BaseException | None]
 """``(index, outcome, error)``: the task's outcome, or the error that lost it (a dead worker,
 a broken pool, a cancellation)."""
@@ -33,12 +36,12 @@ class Runner:
 
     Args:
         task: What every item needs.
-        calls: ``(key, item)`` of each task, in submission order.
+        calls: The calls, in submission order.
     """
 
     kind = "in-process"
 
-    def __init__(self, task: MapTask, calls: list[tuple[str, Any]]) -> None:
+    def __init__(self, task: MapTask, calls: list[Call]) -> None:
         self.task = task
         self.calls = calls
         self.fn = functools.partial(run_item, task)
@@ -50,8 +53,8 @@ class Runner:
 
     def completed(self) -> Iterator[Completed]:
         """Submit the tasks and yield each as it completes."""
-        for index, (key, item) in enumerate(self.calls):
-            yield index, self.fn(key, item), None
+        for index, call in enumerate(self.calls):
+            yield index, self.fn(*call), None
 
     def cancel(self) -> None:
         """Cancel the tasks that have not started (here: stop at the current one)."""
@@ -62,7 +65,7 @@ class Runner:
             dumps(self.fn)
         except Exception as error:
             raise NotPicklableError(self.task.stage, "the function", _reason(error)) from error
-        for key, item in self.calls:
+        for key, item, _ in self.calls:
             try:
                 dumps(item)
             except Exception as error:
@@ -73,7 +76,7 @@ class Runner:
 class ExecutorRunner(Runner):
     """Runs the tasks on a ``concurrent.futures.Executor`` (threads, processes, any other)."""
 
-    def __init__(self, task: MapTask, calls: list[tuple[str, Any]], executor: cf.Executor) -> None:
+    def __init__(self, task: MapTask, calls: list[Call], executor: cf.Executor) -> None:
         super().__init__(task, calls)
         self.executor = executor
         self.kind = type(executor).__name__
@@ -86,7 +89,7 @@ class ExecutorRunner(Runner):
             self._check_with(pickle.dumps)
 
     def completed(self) -> Iterator[Completed]:
-        self.futures = [self.executor.submit(self.fn, key, item) for key, item in self.calls]
+        self.futures = [self.executor.submit(self.fn, *call) for call in self.calls]
         index_of = {future: index for index, future in enumerate(self.futures)}
         for future in cf.as_completed(self.futures):
             index = index_of.pop(future)
@@ -110,9 +113,7 @@ class DaskRunner(Runner):
 
     kind = "dask"
 
-    def __init__(
-        self, task: MapTask, calls: list[tuple[str, Any]], client: Any, *, call: int
-    ) -> None:
+    def __init__(self, task: MapTask, calls: list[Call], client: Any, *, call: int) -> None:
         super().__init__(task, calls)
         self.client = client
         self.call = call
@@ -126,10 +127,13 @@ class DaskRunner(Runner):
     def completed(self) -> Iterator[Completed]:
         from distributed import as_completed
 
-        keys = [key for key, _ in self.calls]
-        items = [item for _, item in self.calls]
+        if not self.calls:
+            return
+        keys, items, fingerprints = (list(column) for column in zip(*self.calls, strict=True))
         names = [_task_key(self.task, self.attempt, self.call, key) for key in keys]
-        futures = self.client.map(self.fn, keys, items, key=names, pure=False, retries=0)
+        futures = self.client.map(
+            self.fn, keys, items, fingerprints, key=names, pure=False, retries=0
+        )
         self.pending = {future: index for index, future in enumerate(futures)}
         del futures
         for future in as_completed(list(self.pending)):  # type: ignore[no-untyped-call]
@@ -148,9 +152,7 @@ class DaskRunner(Runner):
             self.client.cancel(list(self.pending))
 
 
-def runner_for(
-    executor: object, task: MapTask, calls: list[tuple[str, Any]], *, call: int
-) -> Runner:
+def runner_for(executor: object, task: MapTask, calls: list[Call], *, call: int) -> Runner:
     """The runner of ``executor``: ``None``, a ``concurrent.futures.Executor`` or a Dask client.
 
     Raises:

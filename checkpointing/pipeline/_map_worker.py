@@ -119,12 +119,15 @@ def _manager(task: MapTask) -> CheckpointManager | None:
         return manager
 
 
-def run_item(task: MapTask, key: str, item: Any) -> ItemOutcome:
+def run_item(
+    task: MapTask, key: str, item: Any, fingerprint: dict[str, Any] | None = None
+) -> ItemOutcome:
     """Run one item of a fan-out: call ``task.fn(item)``, checkpoint the result, commit it.
 
     An attempt that finds the item already committed (an earlier attempt of the same task)
     returns that checkpoint without calling the function. An attempt that loses the commit
-    race deletes its own checkpoint and returns the winner's.
+    race deletes its own checkpoint and returns the winner's. ``fingerprint`` (the item's, with
+    ``cache=True``) is stored in the checkpoint's manifest.
 
     Returns:
         The outcome; the function's own exception is in ``outcome.error``, never raised.
@@ -134,14 +137,17 @@ def run_item(task: MapTask, key: str, item: Any) -> ItemOutcome:
     outcome = ItemOutcome(key)
     worker = f"{_HOST}:{outcome.pid}"
     started, clock, cpu = time.time(), time.perf_counter(), time.thread_time()
-    _event(outcome, "stage_start", "info", {"key": key, "worker": worker}, started)
+    start = {"key": key, "worker": worker}
+    if fingerprint is not None:
+        start["fingerprint"] = fingerprint["sha256"]
+    _event(outcome, "stage_start", "info", start, started)
     done: dict[str, Any] = {}
     try:
         with (
             log_context(pipeline_id=task.pipeline_id, stage=task.stage, key=key),
             _captured(task, outcome),
         ):
-            done = _attempt(task, key, item, outcome)
+            done = _attempt(task, key, item, fingerprint, outcome)
     except Exception as error:
         outcome.error = _portable(error, task.driver_pid)
         outcome.traceback = "".join(traceback.format_exception(error))
@@ -162,7 +168,13 @@ def run_item(task: MapTask, key: str, item: Any) -> ItemOutcome:
     return outcome
 
 
-def _attempt(task: MapTask, key: str, item: Any, outcome: ItemOutcome) -> dict[str, Any]:
+def _attempt(
+    task: MapTask,
+    key: str,
+    item: Any,
+    fingerprint: dict[str, Any] | None,
+    outcome: ItemOutcome,
+) -> dict[str, Any]:
     """The item's work; returns extra ``stage_complete`` metadata. Raises the item's error."""
     manager = _manager(task)
     if manager is not None:
@@ -177,7 +189,11 @@ def _attempt(task: MapTask, key: str, item: Any, outcome: ItemOutcome) -> dict[s
     if manager is None:
         return {}
     own = manager.save_checkpoint(
-        task.pipeline_id, task.stage, result, metadata=task.metadata | {"key": key}
+        task.pipeline_id,
+        task.stage,
+        result,
+        metadata=task.metadata | {"key": key},
+        fingerprint=fingerprint,
     )
     _event(outcome, "checkpoint_saved", "success", {"checkpoint_id": own, "key": key})
     winner = _items.commit(manager.storage, task.pipeline_id, task.stage, key, own)

@@ -162,6 +162,8 @@ class Pipeline:
             self.manager,
             compression=compression,
             lock_timeout=lock_timeout,
+            cache=self._cache,
+            rerun=reruns,
         )
 
     @classmethod
@@ -474,6 +476,7 @@ class Pipeline:
         collect: bool = True,
         metadata: Mapping[str, Any] | None = None,
         progress: bool | None = None,
+        cache: bool = False,
     ) -> list[Any]:
         """Run ``fn(item)`` for each item as an execution of ``stage`` keyed by the item.
 
@@ -495,6 +498,9 @@ class Pipeline:
             collect: ``False`` returns checkpoint ids instead of data (see :meth:`load`).
             metadata: JSON values stored in every item's manifest, beside ``key``.
             progress: Progress line on stderr (default: when it is a terminal).
+            cache: Restore each item from any earlier run of this pipeline name whose item of
+                the same key had the same fingerprint (``fn``'s code with its helpers, and
+                the item), as :meth:`stage` does for a stage.
 
         Returns:
             Results (or checkpoint ids) in the order of ``items``; restored ones as DataFrames.
@@ -506,6 +512,7 @@ class Pipeline:
             checkpointing.NotPicklableError: ``fn`` or an item cannot reach the workers; nothing
                 ran.
             checkpointing.InvalidNameError: ``stage`` or a key is not a valid name.
+            checkpointing.FingerprintError: With ``cache``, an item cannot be hashed.
             TypeError: An unknown ``executor``, or ``metadata`` that is not JSON.
             ValueError: ``collect=False`` with checkpoints disabled.
         """
@@ -519,6 +526,7 @@ class Pipeline:
             collect=collect,
             metadata=metadata,
             progress=progress,
+            cache=cache,
         )
 
     def load(self, stage: str, key: str) -> Any:

@@ -261,12 +261,13 @@ class RunTracker:
 
     def executions_finished(
         self,
-        completed: list[tuple[StageIdentity, tuple[str, ...]]],
+        completed: list[tuple[StageIdentity, dict[str, Any]]],
         failed: list[tuple[StageIdentity, BaseException]],
     ) -> None:
         """Record many executions with one write of the record (a fan-out's items).
 
-        ``completed`` executions are recorded with their checkpoints; ``failed`` ones free their
+        ``completed`` executions are recorded with their entry's fields (``checkpoint_ids``,
+        and ``fingerprint``/``cached_from`` when they have them); ``failed`` ones free their
         key for a retry and, like :meth:`stage_failed`, mark the run failed with the first
         error. Never raises while recording a failure.
         """
@@ -277,11 +278,12 @@ class RunTracker:
             if self._record is None or self._runs is None or not (completed or failed):
                 return
             now = now_utc().isoformat()
-            for identity, ids in completed:
+            for identity, fields in completed:
                 self._record.stages.append(
                     {"stage": identity.name}
                     | identity.describe()
-                    | {"checkpoint_ids": list(ids), "completed_at": now}
+                    | {"checkpoint_ids": [], "completed_at": now}
+                    | fields
                 )
             if failed:
                 identity, error = failed[0]

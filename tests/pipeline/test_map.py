@@ -182,3 +182,64 @@ def test_with_checkpoints_disabled_items_run_and_nothing_is_saved(tmp_path) -> N
     assert not (tmp_path / "ckpt").exists()
     kinds = [e["event_type"] for e in events(tmp_path / "logs") if e["metadata"].get("key") == "a"]
     assert kinds == ["stage_start", "stage_complete"]
+
+
+def test_cache_restores_items_of_an_earlier_run_and_reruns_only_changed_ones(
+    tmp_path, executor
+) -> None:
+    fn = functools.partial(fns.fetch, str(tmp_path))
+    with _pipeline(tmp_path) as first:
+        first.map("fetch", fn, ["a", "b", "c"], executor=executor, cache=True)
+    with _pipeline(tmp_path) as second:  # a new run, not a resume
+        frames = second.map("fetch", fn, ["a", "b", "c", "d"], cache=True)
+        loaded = second.load("fetch", "b")
+        entries = {e["key"]: e for e in record_of(second)["stages"]}
+    assert [f["key"].iloc[0] for f in frames] == ["a", "b", "c", "d"]
+    pd.testing.assert_frame_equal(loaded, fns.frame_of("b"))
+    assert fns.calls(tmp_path) == {"a": 1, "b": 1, "c": 1, "d": 1}
+    assert entries["a"]["checkpoint_ids"] == [] and entries["a"]["cached_from"]
+    assert len(entries["d"]["checkpoint_ids"]) == 1
+    found = events(tmp_path / "logs", second.pipeline_id)
+    hits = [e for e in found if e["event_type"] == "stage_restored"]
+    assert sorted(e["metadata"]["key"] for e in hits) == ["a", "b", "c"]
+    assert all(e["metadata"]["cached_run"] == first.pipeline_id for e in hits)
+    (rerun,) = [e for e in found if e["event_type"] == "stage_rerun"]
+    assert rerun["metadata"]["key"] == "d"
+    assert rerun["metadata"]["reason"].startswith("cache miss: no earlier result")
+
+    edited = functools.partial(fns.fetch, str(tmp_path / "elsewhere"))  # other code: a miss
+    with _pipeline(tmp_path, rerun=["other"]) as third:
+        third.map("fetch", edited, ["a"], cache=True)
+    found = events(tmp_path / "logs", third.pipeline_id)
+    (miss,) = [e for e in found if e["event_type"] == "stage_rerun"]
+    assert miss["metadata"]["reason"].startswith("cache miss: code changed")
+    assert fns.calls(tmp_path / "elsewhere") == {"a": 1}
+
+
+def test_a_forced_rerun_runs_every_item_and_replaces_the_cached_results(tmp_path) -> None:
+    fn = functools.partial(fns.fetch, str(tmp_path))
+    with _pipeline(tmp_path) as first:
+        first.map("fetch", fn, ["a", "b"], cache=True)
+    with _pipeline(tmp_path, rerun=["fetch"]) as forced:
+        ids = forced.map("fetch", fn, ["a", "b"], cache=True, collect=False)
+    with _pipeline(tmp_path) as third:
+        reused = third.map("fetch", fn, ["a", "b"], cache=True, collect=False)
+    assert fns.calls(tmp_path) == {"a": 2, "b": 2}
+    assert reused == ids  # the forced run's results are the cached ones now
+
+
+def test_a_resumed_run_with_other_code_reruns_the_items_it_had_committed(tmp_path) -> None:
+    fn = functools.partial(fns.fetch, str(tmp_path))
+    p = _pipeline(tmp_path)
+    with pytest.raises(MapError), p:
+        p.map("fetch", fn, ["a", "bad"], cache=True)
+    edited = functools.partial(fns.fetch, str(tmp_path / "edited"))
+    (tmp_path / "edited").mkdir()
+    (tmp_path / "edited" / "fixed").touch()
+    with _pipeline(tmp_path, resume=True) as again:
+        frames = again.map("fetch", edited, ["a", "bad"], cache=True)
+    assert [f["key"].iloc[0] for f in frames] == ["a", "bad"]
+    assert fns.calls(tmp_path / "edited") == {"a": 1, "bad": 1}  # a's old result was stale
+    reruns = [e for e in events(tmp_path / "logs") if e["event_type"] == "stage_rerun"]
+    last = [e["metadata"]["reason"] for e in reruns if e["metadata"]["key"] == "a"][-1]
+    assert last.startswith("code changed")
