@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -38,6 +39,19 @@ def ohlcv_path(directory: str, item: int) -> str:
     """The peer's task when the driver wants no data back: write it, return the path."""
     path = Path(directory) / f"{item}-{uuid.uuid4().hex}.parquet"
     ohlcv(item).to_parquet(path)
+    return str(path)
+
+
+def ohlcv_path_durable(directory: str, item: int) -> str:
+    """:func:`ohlcv_path`, then fsync of the file and of its directory: a durable peer."""
+    path = Path(directory) / f"{item}-{uuid.uuid4().hex}.parquet"
+    ohlcv(item).to_parquet(path)
+    for target, flags in ((path, os.O_RDONLY), (path.parent, os.O_RDONLY | os.O_DIRECTORY)):
+        fd = os.open(target, flags)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     return str(path)
 
 

@@ -6,7 +6,8 @@ Run: ``.venv/bin/python -m bench.bench_map [--repeat N] [--items N]``
    worker saves a verified checkpoint, commits it, and the frames come back to the driver)
    against ``client.map`` of a function that computes the frame, writes it with
    ``DataFrame.to_parquet`` on the worker and returns it, then ``client.gather``. Target <= 1.2x.
-   The same with ``collect=False`` (checkpoint ids back) against the peer returning paths.
+   The same with ``collect=False`` (checkpoint ids back) against the peer returning paths, and
+   against a durable peer that also fsyncs each file and its directory (as a checkpoint is).
 2. The per-item overhead: a function returning a one-row frame, ``pipeline.map`` against bare
    ``client.map`` + ``gather`` of the same function, per item.
 
@@ -79,16 +80,21 @@ def main() -> None:
             client.gather(client.map(functools.partial(fn, peer_dir), items, pure=False))
 
         try:
-            for collect, peer_fn in ((True, work.ohlcv_to_parquet), (False, work.ohlcv_path)):
+            pairs = (
+                (True, work.ohlcv_to_parquet, "client.map+to_parquet", 1.2),
+                (False, work.ohlcv_path, "client.map+to_parquet", 1.2),
+                (False, work.ohlcv_path_durable, "client.map+to_parquet+fsync", None),
+            )
+            for collect, peer_fn, label, target in pairs:
                 mine, theirs = measure_pair(
                     functools.partial(ours, collect),
                     functools.partial(peer, peer_fn),
                     repeat=args.repeat,
-                    labels=("pipeline.map", "client.map+to_parquet"),
+                    labels=("pipeline.map", label),
                     setup=fresh,
                 )
                 rows = f"{args.items} x {work.ROWS:,} rows, collect={collect}"
-                report(f"pipeline.map vs bare Dask ({rows})", mine, theirs, target=1.2)
+                report(f"pipeline.map vs {label} ({rows})", mine, theirs, target=target)
                 print(_spread(mine.label, mine))
                 print(_spread(theirs.label, theirs))
                 ratios = [a / b for a, b in zip(mine.samples, theirs.samples, strict=True)]
