@@ -57,8 +57,7 @@ class Runner:
             yield index, self.fn(*call), None
 
     def cancel(self) -> None:
-        """Cancel the tasks that have not started (here: stop at the current one)."""
-        self.calls = []
+        """Cancel the tasks that have not started (in-process, none runs ahead of the caller)."""
 
     def _check_with(self, dumps: Callable[[Any], bytes]) -> None:
         try:

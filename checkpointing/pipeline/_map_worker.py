@@ -149,6 +149,7 @@ def run_item(
         ):
             done = _attempt(task, key, item, fingerprint, outcome)
     except Exception as error:
+        outcome.data = None
         outcome.error = _portable(error, task.driver_pid)
         outcome.traceback = "".join(traceback.format_exception(error))
         details: dict[str, Any] = {"error_type": type(error).__name__, "error": _message(error)}
