@@ -7,6 +7,7 @@ module.
 from __future__ import annotations
 
 from checkpointing._errors import (
+    CheckpointDecodeError,
     CheckpointError,
     CheckpointNotFoundError,
     IntegrityError,
@@ -22,6 +23,7 @@ from checkpointing.store._diff import CheckpointDiff, ColumnDiff, diff_checkpoin
 from checkpointing.store._manager import CheckpointManager
 
 __all__: list[str] = [
+    "CheckpointDecodeError",
     "CheckpointDiff",
     "CheckpointError",
     "CheckpointManager",

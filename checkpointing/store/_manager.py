@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import threading
 import time
 import zlib
 from typing import TYPE_CHECKING, Any, cast
@@ -13,11 +12,16 @@ from typing import TYPE_CHECKING, Any, cast
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from checkpointing._errors import CheckpointNotFoundError, IntegrityError
+from checkpointing._errors import (
+    CheckpointDecodeError,
+    CheckpointNotFoundError,
+    IntegrityError,
+)
 from checkpointing.storage._local import TEMP_PREFIX, LocalStorage
 from checkpointing.storage._names import validate_name
-from checkpointing.store._codec import from_table, metadata_to_json, to_table
+from checkpointing.store._codec import from_table, to_table
 from checkpointing.store._ids import new_checkpoint_id
+from checkpointing.store._jsonvalues import metadata_to_json
 from checkpointing.store._manifest import (
     DATA_SUFFIX,
     MANIFEST_SUFFIX,
@@ -38,9 +42,7 @@ __all__ = ["CheckpointManager"]
 
 logger = logging.getLogger(__name__)
 
-_THREADED_CHECK_BYTES = 1 << 20
 _CODECS = ("snappy", "zstd", "gzip", "brotli", "lz4", "none")
-_DECODE_ERRORS = (pa.ArrowException, OSError, ValueError, KeyError, TypeError)
 
 
 class CheckpointManager:
@@ -143,7 +145,7 @@ class CheckpointManager:
             size=written.size,
             crc32=written.crc32,
             compression=self._compression,
-            rows=table.num_rows,
+            rows=len(data),  # a DataFrame with no columns still has rows
             columns=columns,
             metadata=meta,
         )
@@ -188,38 +190,26 @@ class CheckpointManager:
         return check_manifest(state, checkpoint_id, self._storage.path(name))
 
     def load_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
-        """Load a checkpoint, verifying its size and whole-file checksum on the way.
+        """Load a checkpoint, verifying its size and whole-file checksum before decoding it.
 
         Returns:
             ``{"data": DataFrame, "state": manifest dict}``.
 
         Raises:
             CheckpointNotFoundError: No such checkpoint.
-            IntegrityError: The data file is missing, truncated, altered or unreadable; wrong
-                data is never returned.
+            IntegrityError: The data file is missing, truncated or altered; wrong data is never
+                returned.
+            CheckpointDecodeError: The file is intact but cannot be decoded (written by a
+                newer version, or needing a dtype this pandas lacks).
         """
         state = self.get_state(checkpoint_id)
-        with self._reading(checkpoint_id, state) as buffer:
-            crc: list[int] = []
-            checker = threading.Thread(target=lambda: crc.append(zlib.crc32(memoryview(buffer))))
-            # Big files: checksum on a thread while pyarrow decodes the same mapped bytes.
-            threaded = buffer.size >= _THREADED_CHECK_BYTES
-            if threaded:
-                checker.start()
-            else:
-                checker.run()
-            try:
-                table = pq.read_table(pa.BufferReader(buffer))
-                data = from_table(table)
-            finally:
-                if threaded:
-                    checker.join()
-            if crc[0] != state.get("data_crc32"):
-                raise IntegrityError(checkpoint_id, self._data_path(state), "checksum mismatch")
-        return {"data": data, "state": state}
+        buffer = self._map(checkpoint_id, state)
+        if zlib.crc32(memoryview(buffer)) != state.get("data_crc32"):
+            raise IntegrityError(checkpoint_id, self._data_path(state), "checksum mismatch")
+        return {"data": self._decode(checkpoint_id, state, buffer), "state": state}
 
     def verify_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
-        """Check a checkpoint in full: SHA-256 of the data file, checksum, size and decoding.
+        """Check a checkpoint in full: size, SHA-256 and checksum of the data file, and decoding.
 
         Returns:
             The state (manifest) of the checkpoint.
@@ -227,23 +217,23 @@ class CheckpointManager:
         Raises:
             CheckpointNotFoundError: No such checkpoint.
             IntegrityError: Anything does not match or cannot be read.
+            CheckpointDecodeError: The file is intact but cannot be decoded.
         """
         state = self.get_state(checkpoint_id)
-        with self._reading(checkpoint_id, state) as buffer:
-            view = memoryview(buffer)
-            if hashlib.sha256(view).hexdigest() != state.get("data_hash"):
-                raise IntegrityError(checkpoint_id, self._data_path(state), "SHA-256 mismatch")
-            if zlib.crc32(view) != state.get("data_crc32"):
-                raise IntegrityError(checkpoint_id, self._data_path(state), "checksum mismatch")
-            from_table(pq.read_table(pa.BufferReader(buffer)))
+        buffer = self._map(checkpoint_id, state)
+        view = memoryview(buffer)
+        if hashlib.sha256(view).hexdigest() != state.get("data_hash"):
+            raise IntegrityError(checkpoint_id, self._data_path(state), "SHA-256 mismatch")
+        if zlib.crc32(view) != state.get("data_crc32"):
+            raise IntegrityError(checkpoint_id, self._data_path(state), "checksum mismatch")
+        self._decode(checkpoint_id, state, buffer)
         return state
 
     def _data_path(self, state: dict[str, Any]) -> Path:
         return self._storage.path(str(state.get("data_file")))
 
-    @contextlib.contextmanager
-    def _reading(self, checkpoint_id: str, state: dict[str, Any]) -> Iterator[pa.Buffer]:
-        """Map the data file; translate every read/decode failure into IntegrityError."""
+    def _map(self, checkpoint_id: str, state: dict[str, Any]) -> pa.Buffer:
+        """Map the data file the manifest names, after checking its name and size."""
         data_file = state.get("data_file")
         if data_file != checkpoint_id + DATA_SUFFIX:
             raise IntegrityError(checkpoint_id, str(data_file), "manifest names another data file")
@@ -258,12 +248,21 @@ class CheckpointManager:
                 path,
                 f"size is {buffer.size} bytes, the manifest says {state.get('data_size')}",
             )
+        return buffer
+
+    def _decode(self, checkpoint_id: str, state: dict[str, Any], buffer: pa.Buffer) -> Any:
+        """Decode verified bytes."""
+        path = self._data_path(state)
         try:
-            yield buffer
-        except _DECODE_ERRORS as exc:
-            if isinstance(exc, IntegrityError):
-                raise
-            raise IntegrityError(checkpoint_id, path, f"unreadable Parquet: {exc}") from exc
+            table = pq.read_table(pa.BufferReader(buffer))
+            data, _ = from_table(table)
+        except Exception as exc:
+            # The checksum matched: these bytes are the ones written, so whatever failed here
+            # (our own metadata, a dtype this pandas lacks) is no damage.
+            raise CheckpointDecodeError(
+                checkpoint_id, path, f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return data
 
     # -- query -------------------------------------------------------------------------------
 

@@ -1,69 +1,25 @@
-"""Exact round trips of data, rejection of what Parquet cannot hold, metadata JSON rules."""
+"""Exact round trips of every dtype in the docs' table, refusals at save, metadata JSON rules."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 import json
 import uuid
+import zlib
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from checkpointing import CheckpointManager
-from checkpointing.store._codec import metadata_to_json
-
-FRAMES = {
-    "range index": pd.DataFrame({"a": [1, 2, 3]}),
-    "stepped range index": pd.DataFrame({"a": [1, 2, 3]}, index=pd.RangeIndex(10, 16, 2, name="r")),
-    "named index": pd.DataFrame({"a": [1, 2, 3]}, index=pd.Index(["x", "y", "z"], name="key")),
-    "integer index": pd.DataFrame({"a": [1, 2, 3]}, index=pd.Index([5, 3, 1])),
-    "datetime index": pd.DataFrame(
-        {"a": [1.0, 2.0, 3.0]}, index=pd.date_range("2024-01-01", periods=3, freq="D", name="t")
-    ),
-    "tz datetime index": pd.DataFrame(
-        {"a": [1.0, 2.0, 3.0]},
-        index=pd.date_range("2024-03-10", periods=3, freq="h", tz="America/New_York"),
-    ),
-    "irregular datetime index": pd.DataFrame(
-        {"a": [1, 2]}, index=pd.DatetimeIndex(["2024-01-01", "2024-02-03"])
-    ),
-    "business month index": pd.DataFrame(
-        {"a": [1, 2, 3]}, index=pd.date_range("2024-01-01", periods=3, freq="BME")
-    ),
-    "timedelta index": pd.DataFrame(
-        {"a": [1, 2, 3]}, index=pd.timedelta_range(0, periods=3, freq="s")
-    ),
-    "multi index": pd.DataFrame(
-        {"a": [1, 2, 3, 4]},
-        index=pd.MultiIndex.from_product([["a", "b"], [1, 2]], names=["s", "n"]),
-    ),
-    "empty": pd.DataFrame(),
-    "empty with typed columns": pd.DataFrame(
-        {"a": pd.Series([], dtype="int64"), "b": pd.Series([], dtype="float64")}
-    ),
-    "int": pd.DataFrame({"i8": np.array([1, -2], dtype="int8"), "u32": np.array([1, 2], "uint32")}),
-    "float": pd.DataFrame({"f": [1.5, np.nan], "f32": np.array([1, 2], dtype="float32")}),
-    "bool": pd.DataFrame({"b": [True, False]}),
-    "nullable Int64": pd.DataFrame({"i": pd.array([1, None, 3], dtype="Int64")}),
-    "nullable boolean": pd.DataFrame({"b": pd.array([True, None, False], dtype="boolean")}),
-    "string": pd.DataFrame({"s": pd.array(["a", None, "c"], dtype="string")}),
-    "default str": pd.DataFrame({"s": ["a", None, "c"]}),
-    "object strings": pd.DataFrame({"o": pd.Series(["a", None, "c"], dtype=object)}),
-    "categorical": pd.DataFrame({"c": pd.Categorical(["x", "y", "x"])}),
-    "ordered categorical": pd.DataFrame(
-        {"c": pd.Categorical(["x", "y", "x"], categories=["y", "x"], ordered=True)}
-    ),
-    "tz datetime": pd.DataFrame(
-        {"d": pd.to_datetime(["2024-01-01", "NaT"]).tz_localize("Europe/Paris")}
-    ),
-    "naive datetime": pd.DataFrame({"d": pd.to_datetime(["2024-01-01 12:00", "NaT"])}),
-    "timedelta": pd.DataFrame({"t": pd.to_timedelta([1, None], unit="s")}),
-}
+from checkpointing import CheckpointDecodeError, CheckpointManager, IntegrityError
+from checkpointing.store._jsonvalues import metadata_to_json
+from tests.checkpointing._frames import CASES, HOLIDAYS, NO_JSON_FREQ, assert_exact
 
 
 @pytest.fixture
@@ -71,16 +27,99 @@ def manager(tmp_path):
     return CheckpointManager(tmp_path / "ckpt")
 
 
-@pytest.mark.parametrize("frame", FRAMES.values(), ids=FRAMES.keys())
-def test_dataframe_round_trips_exactly(manager, frame):
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_every_row_of_the_dtype_table_holds(manager, case):
+    """docs/checkpointing.md's dtype table: each row round-trips exactly or is refused at save."""
+    for frame in case.frames():
+        if case.outcome == "exact":
+            checkpoint_id = manager.save_checkpoint("etl", "s", frame)
+            loaded = manager.load_checkpoint(checkpoint_id)
+            assert_exact(loaded["data"], frame)
+            assert loaded["state"]["rows"] == len(frame)
+            manager.verify_checkpoint(checkpoint_id)
+        else:
+            with pytest.raises(TypeError):
+                manager.save_checkpoint("etl", "s", frame)
+            assert not list(manager.checkpoint_dir.glob("*.parquet")), "a refused frame was written"
+
+
+def test_the_docs_table_lists_exactly_the_tested_rows():
+    text = (Path(__file__).parents[2] / "docs" / "checkpointing.md").read_text()
+    section = text.split("<!-- dtype table -->")[1].split("<!-- end of dtype table -->")[0]
+    rows = [line.split(" | ")[:2] for line in section.splitlines() if line.startswith("| ")]
+    documented = [(name[2:].replace("`", ""), outcome) for name, outcome in rows[1:]]
+    expected = [
+        (c.name, "exact" if c.outcome == "exact" else "refused (`TypeError`)") for c in CASES
+    ]
+    assert documented == expected
+
+
+@pytest.mark.parametrize(
+    "freq",
+    [
+        pd.offsets.CustomBusinessDay(holidays=HOLIDAYS),
+        pd.offsets.CustomBusinessDay(holidays=HOLIDAYS, weekmask="Mon Wed Fri"),
+        pd.offsets.BusinessHour(start="10:00", end="12:30"),
+        pd.offsets.CustomBusinessHour(holidays=HOLIDAYS, start="09:30"),
+        pd.DateOffset(months=1, days=2),
+        pd.offsets.Week(weekday=2),
+        pd.offsets.MonthEnd(2),
+        "15min",
+    ],
+    ids=str,
+)
+def test_index_freq_comes_back_with_the_stored_values_never_regenerated(manager, freq):
+    """Regression: a CustomBusinessDay with holidays came back as plain "C" (60% wrong values),
+    BusinessHour(10-12:30) as default "bh", and DateOffset(months=1, days=2) failed to load."""
+    frame = pd.DataFrame({"v": range(12)}, index=pd.date_range("2024-01-01", periods=12, freq=freq))
+    loaded = manager.load_checkpoint(manager.save_checkpoint("etl", "s", frame))["data"]
+    assert_exact(loaded, frame)
+    assert loaded.index.freq == frame.index.freq  # type: ignore[attr-defined]
+
+
+def test_a_freq_that_cannot_be_described_is_refused_with_a_hint(manager):
+    index = pd.date_range("2024-01-01", periods=2, freq=NO_JSON_FREQ)
+    frame = pd.DataFrame({"v": range(2)}, index=index)
+    with pytest.raises(TypeError, match=r"freq .* cannot be stored exactly.*freq = None"):
+        manager.save_checkpoint("etl", "s", frame)
+    frame.index.freq = None  # type: ignore[attr-defined]
+    assert_exact(manager.load_checkpoint(manager.save_checkpoint("etl", "s", frame))["data"], frame)
+
+
+def test_an_intact_file_that_cannot_be_decoded_is_not_called_damaged(manager):
+    """Regression: an ArrowDtype list column saved fine, then loaded as "failed verification"."""
+    frame = pd.DataFrame({"c": [1, 2]})
     checkpoint_id = manager.save_checkpoint("etl", "s", frame)
-    loaded = manager.load_checkpoint(checkpoint_id)["data"]
-    pd.testing.assert_frame_equal(loaded, frame, check_exact=True)
-    assert manager.load_checkpoint(checkpoint_id)["state"]["rows"] == len(frame)
+    path = manager.checkpoint_dir / f"{checkpoint_id}.parquet"
+    table = pq.read_table(path)
+    meta = dict(table.schema.metadata)
+    meta[b"stagepoint"] = meta[b"stagepoint"].replace(b'"columns": {}', b'"columns": {"c": {}}')
+    pq.write_table(table.replace_schema_metadata(meta), path)  # as a buggy codec would write it
+    rewrite_checksums(manager, checkpoint_id)
+    with pytest.raises(CheckpointDecodeError) as info:
+        manager.load_checkpoint(checkpoint_id)
+    assert not isinstance(info.value, IntegrityError)  # type: ignore[unreachable]
+    assert "intact" in str(info.value)
+    with pytest.raises(CheckpointDecodeError):
+        manager.verify_checkpoint(checkpoint_id)
+
+
+def rewrite_checksums(manager, checkpoint_id):
+    """Make the manifest describe the data file as it now is (an intact, different file)."""
+    path = manager.checkpoint_dir / f"{checkpoint_id}.parquet"
+    manifest = manager.checkpoint_dir / f"{checkpoint_id}.json"
+    data = path.read_bytes()
+    state = json.loads(manifest.read_text())
+    state.update(data_size=len(data), data_hash=hashlib.sha256(data).hexdigest())
+    state.update(data_crc32=zlib.crc32(data))
+    manifest.write_text(json.dumps(state))
 
 
 def test_the_file_is_plain_parquet(manager):
-    frame = FRAMES["tz datetime index"]
+    frame = pd.DataFrame(
+        {"a": [1.0, 2.0, 3.0]},
+        index=pd.date_range("2024-03-10", periods=3, freq="h", tz="America/New_York"),
+    )
     checkpoint_id = manager.save_checkpoint("etl", "s", frame)
     plain = pd.read_parquet(manager.checkpoint_dir / f"{checkpoint_id}.parquet")
     pd.testing.assert_frame_equal(plain, frame, check_freq=False)
@@ -98,26 +137,30 @@ BAD_DATA = {
     "dict": {"a": [1]},
     "series": pd.Series([1, 2]),
     "array": np.arange(3),
-    "non-string column name": pd.DataFrame({1: [1]}),
-    "duplicate columns": pd.DataFrame([[1, 2]], columns=["a", "a"]),
-    "mixed object column": pd.DataFrame({"o": pd.Series([1, "a"], dtype=object)}),
-    "integers in object column": pd.DataFrame({"o": pd.Series([1, 2], dtype=object)}),
-    "multi-level columns": pd.DataFrame(
-        [[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "b"), ("a", "c")])
-    ),
 }
 
 
 @pytest.mark.parametrize("data", BAD_DATA.values(), ids=BAD_DATA.keys())
-def test_unstorable_data_is_a_type_error_and_writes_nothing(manager, data):
-    with pytest.raises(TypeError):
+def test_data_that_is_not_a_frame_is_a_type_error_and_writes_nothing(manager, data):
+    with pytest.raises(TypeError, match=r"pandas\.DataFrame or a pyarrow\.Table"):
         manager.save_checkpoint("etl", "s", data)
     assert not manager.checkpoint_dir.exists()
 
 
-def test_type_error_names_what_is_accepted(manager):
-    with pytest.raises(TypeError, match=r"pandas\.DataFrame or a pyarrow\.Table"):
-        manager.save_checkpoint("etl", "s", [1, 2])
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"o": pd.Series([1, "a"], dtype=object)}), "column 'o' has dtype object"),
+        (pd.DataFrame({"o": pd.Series(["a", None, np.nan], dtype=object)}), "one kind"),
+        (pd.DataFrame({"c": pd.arrays.SparseArray([0, 1])}), "column 'c' has dtype Sparse"),
+        (pd.DataFrame({"v": [1]}, index=pd.Index([1], name=5)), "index level 0's name"),
+        (pd.DataFrame({"__index_level_0__": [1]}), "reserved"),
+    ],
+    ids=["mixed object", "two markers", "sparse", "int index name", "reserved name"],
+)
+def test_refusals_name_the_column_and_the_reason(manager, frame, message):
+    with pytest.raises(TypeError, match=message):
+        manager.save_checkpoint("etl", "s", frame)
 
 
 class Color(enum.Enum):
