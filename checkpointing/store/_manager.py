@@ -197,8 +197,8 @@ class CheckpointManager:
 
         Raises:
             CheckpointNotFoundError: No such checkpoint.
-            IntegrityError: The data file is missing, truncated or altered; wrong data is never
-                returned.
+            IntegrityError: The data file is missing, truncated or altered, or does not hold
+                the rows and columns its manifest lists; wrong data is never returned.
             CheckpointDecodeError: The file is intact but cannot be decoded (written by a
                 newer version, or needing a dtype this pandas lacks).
         """
@@ -209,7 +209,8 @@ class CheckpointManager:
         return {"data": self._decode(checkpoint_id, state, buffer), "state": state}
 
     def verify_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
-        """Check a checkpoint in full: size, SHA-256 and checksum of the data file, and decoding.
+        """Check a checkpoint in full: size, SHA-256 and checksum of the data file, then decode
+        it and compare its rows and columns with the manifest.
 
         Returns:
             The state (manifest) of the checkpoint.
@@ -251,17 +252,30 @@ class CheckpointManager:
         return buffer
 
     def _decode(self, checkpoint_id: str, state: dict[str, Any], buffer: pa.Buffer) -> Any:
-        """Decode verified bytes."""
+        """Decode verified bytes, then check the rows and columns against the manifest."""
         path = self._data_path(state)
         try:
             table = pq.read_table(pa.BufferReader(buffer))
-            data, _ = from_table(table)
+            data, columns = from_table(table)
         except Exception as exc:
             # The checksum matched: these bytes are the ones written, so whatever failed here
             # (our own metadata, a dtype this pandas lacks) is no damage.
             raise CheckpointDecodeError(
                 checkpoint_id, path, f"{type(exc).__name__}: {exc}"
             ) from exc
+        expected = state.get("columns")
+        if len(data) != state.get("rows"):
+            raise IntegrityError(
+                checkpoint_id,
+                path,
+                f"data has {len(data)} rows, the manifest says {state.get('rows')}",
+            )
+        if isinstance(expected, dict) and columns != list(expected):
+            raise IntegrityError(
+                checkpoint_id,
+                path,
+                f"data has columns {columns}, the manifest says {list(expected)}",
+            )
         return data
 
     # -- query -------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -265,3 +267,32 @@ def test_save_logs_through_the_module_logger(manager, caplog):
         checkpoint_id = manager.save_checkpoint("etl", "s", frame(5))
     assert any(checkpoint_id in r.getMessage() for r in caplog.records)
     assert all(r.name.startswith("checkpointing.") for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("rows", 9, "data has 10 rows, the manifest says 9"),
+        ("columns", {"price": "float64"}, "data has columns"),
+        ("columns", {"volume": "int64", "price": "float64"}, "data has columns"),
+    ],
+    ids=["rows", "a column missing", "columns reordered"],
+)
+def test_verify_compares_the_manifest_rows_and_columns_with_the_data(manager, field, value, reason):
+    """Regression: verify passed a manifest whose rows/columns did not describe its data."""
+    checkpoint_id = manager.save_checkpoint("etl", "s", frame(10))
+    path = manager.checkpoint_dir / f"{checkpoint_id}.json"
+    state = json.loads(path.read_text())
+    state[field] = value
+    path.write_text(json.dumps(state))
+    for check in (manager.verify_checkpoint, manager.load_checkpoint):
+        with pytest.raises(IntegrityError, match=reason):
+            check(checkpoint_id)
+    result = subprocess.run(
+        [sys.executable, "-m", "checkpointing", "--dir", str(manager.checkpoint_dir), "verify"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"BAD  {checkpoint_id}" in result.stdout and reason in result.stdout
