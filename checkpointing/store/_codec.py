@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from checkpointing.store._dtypes import (
     Spec,
@@ -35,6 +37,70 @@ META_KEY = b"stagepoint"
 CODEC = 2
 _OWN_KINDS = ("object", "arrow")  # converted from the Arrow column, not by pyarrow's to_pandas
 _INDEX_FIELD = re.compile(r"^__index_level_\d+__$")
+# Dictionary encoding is asked for only where a sample of this many evenly spaced values holds
+# at most _DICTIONARY_SHARE distinct ones: about 80,000 distinct values or fewer in the column.
+# Beyond that Parquet's attempt at a dictionary costs time, then falls back to plain anyway.
+# Tables of up to _SMALL rows keep pyarrow's default (a dictionary for every column): too
+# small for the choice to matter, and the probe would cost more than it saves.
+_SAMPLE = 16_384
+_DICTIONARY_SHARE = 0.9
+_SMALL = 4_096
+
+
+# -- Parquet ---------------------------------------------------------------------------------
+
+
+def write_parquet(table: pa.Table, out: Any, *, compression: str) -> None:
+    """Write ``table`` as Parquet (default options otherwise) to the file object ``out``.
+
+    Dictionary encoding only for the columns where it pays (:func:`dictionary_columns`).
+    """
+    use_dictionary = table.num_rows <= _SMALL or dictionary_columns(table)
+    pq.write_table(table, out, compression=compression, use_dictionary=use_dictionary)
+
+
+def dictionary_columns(table: pa.Table) -> list[str]:
+    """The flat columns of ``table`` worth dictionary-encoding, judged on a cheap sample."""
+    rows = table.num_rows
+    sample = None if rows <= _SAMPLE else np.linspace(0, rows - 1, _SAMPLE).astype(np.int64)
+    chosen = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        kind = field.type
+        if pa.types.is_dictionary(kind):
+            chosen.append(field.name)  # categoricals: their dictionary holds the categories
+        elif not (pa.types.is_nested(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind)):
+            values = column if sample is None else column.take(sample)
+            try:
+                distinct = pc.count_distinct(values).as_py()
+            except pa.ArrowNotImplementedError:  # extension types (period, interval): plain
+                continue
+            if distinct <= _DICTIONARY_SHARE * (len(values) - values.null_count):
+                chosen.append(field.name)
+    return chosen
+
+
+def read_parquet(buffer: pa.Buffer) -> pa.Table:
+    """Read a Parquet file written by :func:`write_parquet` (decode it with :func:`from_table`).
+
+    Object string columns stored with a dictionary are read as one, so each distinct string
+    becomes a Python object once, not once per row. The table holds no reference to
+    ``buffer``'s memory once read, so the caller can release it before converting.
+    """
+    parquet = pq.ParquetFile(pa.BufferReader(buffer))
+    raw = (parquet.schema_arrow.metadata or {}).get(META_KEY)
+    specs = json.loads(raw).get("columns", {}) if raw is not None else {}
+    objects = {name for name, spec in specs.items() if spec.get("kind") == "object"}
+    if objects and parquet.metadata.num_row_groups:
+        group = parquet.metadata.row_group(0)
+        chunks = (group.column(i) for i in range(group.num_columns))
+        encoded = [c.path_in_schema for c in chunks if c.has_dictionary_page]
+        if any(name in objects for name in encoded):
+            parquet = pq.ParquetFile(
+                pa.BufferReader(buffer),
+                metadata=parquet.metadata,
+                read_dictionary=[name for name in encoded if name in objects],
+            )
+    return parquet.read()
 
 
 # -- saving ----------------------------------------------------------------------------------
@@ -57,10 +123,12 @@ def to_table(data: object) -> tuple[pa.Table, dict[str, str]]:
     _check_labels(data)
     extra: dict[str, Any] = {"codec": CODEC}
     columns: dict[str, Spec] = {}
-    for name in data.columns:
-        spec = describe(data[name], f"column {name!r}")
+    dtypes: dict[str, str] = {}
+    for name, dtype in data.dtypes.items():
+        spec = describe(lambda name=name: data[name], f"column {name!r}", dtype)
         if spec is not None:
-            columns[name] = spec
+            columns[str(name)] = spec
+        dtypes[str(name)] = str(dtype)
     extra["columns"] = columns
     extra["labels"] = _describe_labels(data.columns)
     if not isinstance(data.index, pd.RangeIndex):
@@ -75,9 +143,9 @@ def to_table(data: object) -> tuple[pa.Table, dict[str, str]]:
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise TypeError(f"checkpoint data cannot be stored as Parquet: {exc}") from exc
     meta = dict(table.schema.metadata or {})
-    meta[META_KEY] = json.dumps(extra, allow_nan=False).encode()
+    meta[META_KEY] = json.dumps(extra, allow_nan=False, separators=(",", ":")).encode()
     table = table.replace_schema_metadata(meta)
-    return table, {str(c): str(t) for c, t in data.dtypes.items()}
+    return table, dtypes
 
 
 def _check_labels(df: pd.DataFrame) -> None:

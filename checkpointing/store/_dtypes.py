@@ -44,17 +44,20 @@ _NAMED = (
 # -- describing ------------------------------------------------------------------------------
 
 
-def describe(values: pd.Series | pd.Index, where: str) -> Spec | None:
+def describe(values: Any, where: str, dtype: Any = None) -> Spec | None:
     """The spec of ``values``' dtype, or None for a numpy number or bool (nothing to restore).
+
+    ``values`` (a Series or Index) is only looked at for object dtype; pass ``dtype`` and a
+    callable returning the values to avoid building them for other dtypes.
 
     Raises:
         TypeError: The dtype (or, for object columns, a value) cannot come back exactly.
     """
-    dtype = values.dtype
+    dtype = values.dtype if dtype is None else dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
         return None
     if isinstance(dtype, np.dtype) and dtype.kind == "O":
-        return _describe_object(values, where)
+        return _describe_object(values() if callable(values) else values, where)
     if isinstance(dtype, np.dtype) and dtype.kind in "mM":
         spec: Spec = {"kind": "named", "name": str(dtype)}
     elif isinstance(dtype, pd.DatetimeTZDtype):
@@ -321,11 +324,21 @@ def _to_categorical(array: Any, target: pd.CategoricalDtype) -> pd.Categorical:
 
 
 def _to_object(raw: pa.ChunkedArray, na: str) -> np.ndarray[Any, Any]:
-    if pa.types.is_dictionary(raw.type):
-        raw = raw.cast(raw.type.value_type)
-    result: np.ndarray[Any, Any] = raw.to_numpy(zero_copy_only=False)
-    if result.dtype != object:
-        result = result.astype(object)
-    if na != "none" and raw.null_count:
-        result[raw.is_null().to_numpy(zero_copy_only=False)] = _MARKER_VALUES[na]
+    marker = _MARKER_VALUES[na]
+    parts = [_chunk_to_object(chunk, marker) for chunk in raw.chunks]
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=object)
+
+
+def _chunk_to_object(chunk: pa.Array, marker: Any) -> np.ndarray[Any, Any]:
+    if pa.types.is_dictionary(chunk.type):
+        # One Python string per distinct value, then a take: far cheaper than one per row.
+        values = np.asarray(chunk.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+        codes = chunk.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        result = values.take(codes) if len(values) else np.full(len(chunk), None, dtype=object)
+    else:
+        result = np.asarray(chunk.to_numpy(zero_copy_only=False), dtype=object)
+    if chunk.null_count:
+        result[chunk.is_null().to_numpy(zero_copy_only=False)] = marker
     return result

@@ -69,12 +69,28 @@ def apply_freq(index: pd.Index, freq: pd.offsets.BaseOffset) -> pd.Index | None:
     if len(index) == 0:
         return type(index)(index, freq=freq)
     make: Any = pd.date_range if isinstance(index, pd.DatetimeIndex) else pd.timedelta_range
+    start: Any = index[0]
+    tz = getattr(index, "tz", None)
+    # A fixed step (h, min, s, ...) is absolute time whatever the time zone: generating it in
+    # UTC and converting is what pandas means by it, and avoids localizing every value. Not a
+    # Day: pandas steps days by the local calendar (a Tick on pandas 2, not on 3).
+    in_utc = (
+        tz is not None
+        and isinstance(freq, pd.offsets.Tick)
+        and not isinstance(freq, pd.offsets.Day)
+    )
     try:
         generated = make(
-            start=index[0], periods=len(index), freq=freq, name=index.name, unit=index.unit
+            start=start.tz_convert("UTC") if in_utc else start,
+            periods=len(index),
+            freq=freq,
+            name=index.name,
+            unit=index.unit,
         )
     except (ValueError, OverflowError):
         return None
+    if in_utc:
+        generated = generated.tz_convert(tz)
     if generated.dtype != index.dtype or not np.array_equal(generated.asi8, index.asi8):
         return None
     result: pd.Index = generated

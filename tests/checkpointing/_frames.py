@@ -200,7 +200,8 @@ CASES = [
     Case("DatetimeIndex, any unit and tz, no freq", E, lambda: idx(times("s", "UTC"))),
     Case("DatetimeIndex with freq D, h, W-WED, BME (tz too, across DST)", E, lambda: [
         idx(pd.date_range("2024-03-30", periods=3, freq=f, tz="Europe/Paris"))
-        for f in ["D", "h", "W-WED", "BME"]]),
+        for f in ["D", "h", "W-WED", "BME"]] + [
+        idx(pd.date_range("2024-03-31 00:30", periods=5, freq="30min", tz="Europe/Paris"))]),
     Case("DatetimeIndex with freq CustomBusinessDay(holidays=…)", E, lambda: idx(pd.date_range(
         "2024-01-01", periods=8, freq=pd.offsets.CustomBusinessDay(holidays=HOLIDAYS)))),
     Case("DatetimeIndex with freq BusinessHour(start=…, end=…)", E, lambda: idx(pd.date_range(

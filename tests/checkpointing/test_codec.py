@@ -7,7 +7,6 @@ import enum
 import hashlib
 import json
 import uuid
-import zlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,8 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import xxhash
 
 from checkpointing import CheckpointDecodeError, CheckpointManager, IntegrityError
+from checkpointing.store._codec import dictionary_columns, to_table
 from checkpointing.store._jsonvalues import metadata_to_json
 from tests.checkpointing._frames import CASES, HOLIDAYS, NO_JSON_FREQ, assert_exact
 
@@ -93,7 +94,9 @@ def test_an_intact_file_that_cannot_be_decoded_is_not_called_damaged(manager):
     path = manager.checkpoint_dir / f"{checkpoint_id}.parquet"
     table = pq.read_table(path)
     meta = dict(table.schema.metadata)
-    meta[b"stagepoint"] = meta[b"stagepoint"].replace(b'"columns": {}', b'"columns": {"c": {}}')
+    ours = json.loads(meta[b"stagepoint"])
+    ours["columns"]["c"] = {}  # a description this codec cannot apply
+    meta[b"stagepoint"] = json.dumps(ours).encode()
     pq.write_table(table.replace_schema_metadata(meta), path)  # as a buggy codec would write it
     rewrite_checksums(manager, checkpoint_id)
     with pytest.raises(CheckpointDecodeError) as info:
@@ -111,7 +114,7 @@ def rewrite_checksums(manager, checkpoint_id):
     data = path.read_bytes()
     state = json.loads(manifest.read_text())
     state.update(data_size=len(data), data_hash=hashlib.sha256(data).hexdigest())
-    state.update(data_crc32=zlib.crc32(data))
+    state.update(data_xxh3=xxhash.xxh3_64_hexdigest(data))
     manifest.write_text(json.dumps(state))
 
 
@@ -237,3 +240,39 @@ def test_metadata_is_stored_in_the_manifest(manager):
     )
     state = manager.get_state(checkpoint_id)
     assert state["metadata"] == {"tickers": ["AAPL", "MSFT"], "n": 2}
+
+
+def large_mixed_frame(rows=20_000):
+    rng = np.random.default_rng(1)
+    tickers = np.array([f"T{i:02d}" for i in range(40)], dtype=object)[rng.integers(0, 40, rows)]
+    ids = np.array([f"id-{i}" for i in rng.permutation(rows)], dtype=object)
+    tickers[::7] = np.nan  # one marker per column, put back exactly
+    ids[::5] = None
+    return pd.DataFrame(
+        {
+            "price": rng.standard_normal(rows),
+            "lot": rng.integers(1, 5, rows) * 100,
+            "ticker": pd.Series(tickers, dtype=object),
+            "id": pd.Series(ids, dtype=object),
+            "side": pd.Categorical(rng.choice(["buy", "sell"], rows)),
+        }
+    )
+
+
+def test_dictionary_encoding_only_where_a_sample_shows_repeats():
+    table, _ = to_table(large_mixed_frame())
+    assert dictionary_columns(table) == ["lot", "ticker", "side"]
+
+
+def test_large_object_columns_round_trip_exactly_with_and_without_a_dictionary(manager):
+    frame = large_mixed_frame()
+    checkpoint_id = manager.save_checkpoint("etl", "s", frame)
+    path = manager.checkpoint_dir / f"{checkpoint_id}.parquet"
+    chunks = pq.ParquetFile(path).metadata.row_group(0)
+    with_dictionary = {
+        chunks.column(i).path_in_schema
+        for i in range(chunks.num_columns)
+        if chunks.column(i).has_dictionary_page
+    }
+    assert {"ticker", "side"} <= with_dictionary and "id" not in with_dictionary
+    assert_exact(manager.load_checkpoint(checkpoint_id)["data"], frame)

@@ -8,11 +8,13 @@ import os
 import subprocess
 import sys
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
+import xxhash
 
 from checkpointing import (
     CheckpointManager,
@@ -66,7 +68,9 @@ def test_manifest_fields(manager):
     assert state["columns"] == {"price": "float64", "volume": "int64"}
     assert state["rows"] == 10
     assert state["pid"] == os.getpid()
-    for key in ("format_version", "pipeline_id", "stage", "data_crc32", "compression", "host"):
+    assert state["data_xxh3"] == xxhash.xxh3_64_hexdigest(data_file.read_bytes())
+    assert "data_crc32" not in state
+    for key in ("format_version", "pipeline_id", "stage", "compression", "host"):
         assert key in state
 
 
@@ -296,3 +300,20 @@ def test_verify_compares_the_manifest_rows_and_columns_with_the_data(manager, fi
     )
     assert result.returncode == 1
     assert f"BAD  {checkpoint_id}" in result.stdout and reason in result.stdout
+
+
+def test_a_manifest_of_the_first_format_with_a_crc32_still_loads_and_verifies(manager):
+    """Manifests written before data_xxh3 carry data_crc32; they load, verify, and catch damage."""
+    checkpoint_id = manager.save_checkpoint("etl", "s", frame(100))
+    data_file = manager.checkpoint_dir / f"{checkpoint_id}.parquet"
+    path = manager.checkpoint_dir / f"{checkpoint_id}.json"
+    state = json.loads(path.read_text())
+    del state["data_xxh3"]
+    state.update(format_version=1, data_crc32=zlib.crc32(data_file.read_bytes()))
+    path.write_text(json.dumps(state))
+    pd.testing.assert_frame_equal(manager.load_checkpoint(checkpoint_id)["data"], frame(100))
+    manager.verify_checkpoint(checkpoint_id)
+    state["data_crc32"] += 1
+    path.write_text(json.dumps(state))
+    with pytest.raises(IntegrityError, match="checksum"):
+        manager.load_checkpoint(checkpoint_id)

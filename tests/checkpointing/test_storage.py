@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zlib
 
 import pytest
+import xxhash
 
 from checkpointing import InvalidNameError
 from checkpointing.storage._local import LocalStorage
@@ -17,8 +17,13 @@ def storage(tmp_path):
     return LocalStorage(tmp_path / "root")
 
 
-def test_atomic_writer_hashes_what_it_writes(storage):
-    payload = [os.urandom(n) for n in (10, 3 << 20, 7, 1 << 20)]
+@pytest.mark.parametrize(
+    "sizes",
+    [(10, 3 << 20, 7, 1 << 20), (10, 20_000, 7), (1,) * 600, ()],
+    ids=["large (hashed on a thread)", "small (hashed inline)", "many tiny writes", "empty"],
+)
+def test_atomic_writer_hashes_what_it_writes(storage, sizes):
+    payload = [os.urandom(n) for n in sizes]
     with storage.atomic_writer("x.bin") as out:
         for chunk in payload:
             out.write(chunk)
@@ -26,7 +31,7 @@ def test_atomic_writer_hashes_what_it_writes(storage):
     assert storage.read_bytes("x.bin") == data
     assert out.result is not None
     assert out.result.sha256 == hashlib.sha256(data).hexdigest()
-    assert out.result.crc32 == zlib.crc32(data)
+    assert out.result.xxh3 == xxhash.xxh3_64_hexdigest(data)
     assert out.result.size == len(data)
     assert storage.names() == ["x.bin"]
 
