@@ -14,6 +14,7 @@ sees the old file or the new one, never a torn one; a crash leaves at most a tem
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import errno
 import hashlib
@@ -35,7 +36,7 @@ from checkpointing._errors import LockTimeoutError
 from checkpointing.storage._names import validate_name
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 __all__: list[str] = []
 
@@ -58,6 +59,36 @@ class WrittenFile:
     xxh3: str  # xxh3_64 of the bytes, 16 hex digits
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A file written under its temporary name: neither durable nor visible yet."""
+
+    fd: int
+    tmp: Path
+    final: Path
+
+
+_fsync_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _fsync_later(fd: int) -> Callable[[], None]:
+    """Start ``os.fsync(fd)`` on a worker thread; return a function that waits for it."""
+    global _fsync_pool  # noqa: PLW0603 - one small pool per process, made on first use
+    if _fsync_pool is None:
+        _fsync_pool = concurrent.futures.ThreadPoolExecutor(1, "checkpoint-fsync")
+    future = _fsync_pool.submit(os.fsync, fd)
+    return future.result
+
+
+def _forget_fsync_pool() -> None:
+    global _fsync_pool  # noqa: PLW0603
+    _fsync_pool = None  # a forked child has none of its parent's threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_fsync_pool)
+
+
 def xxh3_hex(data: Any) -> str:
     """The xxh3_64 digest of ``data`` (bytes or a buffer) as 16 hex digits."""
     return str(xxhash.xxh3_64_hexdigest(data))
@@ -74,6 +105,7 @@ class HashingWriter:
 
     closed = False
     result: WrittenFile | None = None
+    staged: Staged | None = None
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
@@ -201,12 +233,6 @@ class LocalStorage:
             self._ensure_dir(final.parent, again=True)
             return os.open(tmp, _OPEN_FLAGS, 0o644), tmp, final
 
-    def _commit(self, fd: int, tmp: Path, final: Path) -> None:
-        os.fsync(fd)
-        os.close(fd)
-        tmp.replace(final)
-        self._fsync_dir(final.parent)
-
     @contextlib.contextmanager
     def atomic_writer(self, name: str) -> Iterator[HashingWriter]:
         """Yield a hashing file object; on a clean exit the file appears atomically as ``name``.
@@ -215,40 +241,91 @@ class LocalStorage:
         exception the temporary file is removed and nothing appears; an ``OSError`` of the write
         itself (full disk, file size limit) is re-raised naming ``name``'s path.
         """
+        with self.staged_writer(name) as writer:
+            yield writer
+        assert writer.staged is not None
+        self.commit(writer.staged)
+
+    @contextlib.contextmanager
+    def staged_writer(self, name: str) -> Iterator[HashingWriter]:
+        """Like :meth:`atomic_writer`, but the file is left staged: written under its temporary
+        name, neither durable nor visible until :meth:`commit` (the writer's ``staged``)."""
         fd, tmp, final = self._open_temp(name)
         writer = HashingWriter(fd)
         try:
             yield writer
             sha256, xxh3 = writer.finish()
-            self._commit(fd, tmp, final)
         except BaseException as exc:
             writer.abort()
-            with contextlib.suppress(OSError):
-                os.close(fd)
-            tmp.unlink(missing_ok=True)
+            self.discard(Staged(fd, tmp, final))
             _raise_with_path(exc, final)
             raise
         writer.result = WrittenFile(name, writer.tell(), sha256, xxh3)
+        writer.staged = Staged(fd, tmp, final)
 
-    def write_bytes_atomic(self, name: str, data: bytes) -> None:
-        """Replace ``name`` by ``data`` atomically and durably."""
+    def stage_bytes(self, name: str, data: bytes) -> Staged:
+        """Write ``data`` to a temporary file for ``name``, to be :meth:`commit`-ted."""
         fd, tmp, final = self._open_temp(name)
+        staged = Staged(fd, tmp, final)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            self._commit(fd, tmp, final)
         except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-            tmp.unlink(missing_ok=True)
+            self.discard(staged)
             _raise_with_path(exc, final)
             raise
+        return staged
+
+    def stage_json(self, name: str, obj: Any) -> Staged:
+        """Strict JSON (no NaN) of ``obj`` in a temporary file for ``name`` (see :meth:`commit`)."""
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
+        return self.stage_bytes(name, text.encode("utf-8") + b"\n")
+
+    def commit(self, *staged: Staged) -> None:
+        """Make staged files durable, then visible under their names, in the order given.
+
+        Every file is fsync'd (concurrently, so the filesystem can commit them together), then
+        each is renamed over its name in order and each directory involved is fsync'd once.
+        A reader (or a process after a crash) sees a file complete or not at all, and never a
+        later one without the earlier ones. On an error the temporary files still unrenamed are
+        removed and the error names the file.
+        """
+        try:
+            pending = [_fsync_later(s.fd) for s in staged[1:]]
+            os.fsync(staged[0].fd)
+            for wait in pending:
+                wait()
+        except BaseException as exc:
+            self.discard(*staged)
+            _raise_with_path(exc, staged[0].final)
+            raise
+        for s in staged:
+            os.close(s.fd)
+        for i, s in enumerate(staged):
+            try:
+                s.tmp.replace(s.final)
+            except BaseException:
+                for rest in staged[i:]:
+                    rest.tmp.unlink(missing_ok=True)
+                raise
+        for directory in dict.fromkeys(s.final.parent for s in staged):
+            self._fsync_dir(directory)
+
+    def discard(self, *staged: Staged) -> None:
+        """Close and remove staged files that will not be committed."""
+        for s in staged:
+            with contextlib.suppress(OSError):
+                os.close(s.fd)
+            s.tmp.unlink(missing_ok=True)
+
+    def write_bytes_atomic(self, name: str, data: bytes) -> None:
+        """Replace ``name`` by ``data`` atomically and durably."""
+        self.commit(self.stage_bytes(name, data))
 
     def write_json_atomic(self, name: str, obj: Any) -> None:
         """Write ``obj`` as strict JSON (no NaN) to ``name``, atomically and durably."""
-        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
-        self.write_bytes_atomic(name, text.encode("utf-8") + b"\n")
+        self.commit(self.stage_json(name, obj))
 
     def append_line(self, name: str, line: bytes) -> None:
         """Append one line with a single ``O_APPEND`` write (call under a lock).

@@ -130,10 +130,10 @@ class CheckpointManager:
         meta = metadata_to_json(metadata)
         started = time.perf_counter()
         data_file = checkpoint_id + DATA_SUFFIX
-        with self._storage.atomic_writer(data_file) as out:
+        with self._storage.staged_writer(data_file) as out:
             write_parquet(table, out, compression=self._compression)
-        written = out.result
-        assert written is not None
+        written, data_staged = out.result, out.staged
+        assert written is not None and data_staged is not None
         manifest = build_manifest(
             checkpoint_id=checkpoint_id,
             pipeline_id=pipeline_id,
@@ -149,7 +149,14 @@ class CheckpointManager:
             metadata=meta,
         )
         try:
-            self._storage.write_json_atomic(checkpoint_id + MANIFEST_SUFFIX, manifest)
+            manifest_staged = self._storage.stage_json(checkpoint_id + MANIFEST_SUFFIX, manifest)
+        except BaseException:
+            self._storage.discard(data_staged)
+            raise
+        try:
+            # Both files fsync'd at once, the data renamed before the manifest, one directory
+            # fsync: the manifest never becomes visible before its data file.
+            self._storage.commit(data_staged, manifest_staged)
             self._index(manifest)
         except BaseException:
             # A save that raises (lock timeout, full disk) leaves no checkpoint to appear later.

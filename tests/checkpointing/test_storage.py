@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import time
+import warnings
 
 import pytest
 import xxhash
@@ -83,3 +86,43 @@ def test_append_line_repairs_a_torn_tail(storage):
         f.write(b"tor")
     storage.append_line("j", b"two\n")
     assert storage.read_bytes("j").splitlines() == [b"one", b"tor", b"two"]
+
+
+def test_commit_makes_staged_files_visible_together_and_in_order(storage):
+    data = storage.stage_bytes("a.parquet", b"data")
+    manifest = storage.stage_json("a.json", {"k": 1})
+    assert all(name.startswith(".tmp-") for name in storage.names())  # nothing visible yet
+    storage.commit(data, manifest)
+    assert storage.read_bytes("a.parquet") == b"data"
+    assert storage.read_json("a.json") == {"k": 1}
+    assert sorted(storage.names()) == ["a.json", "a.parquet"]  # no temporary file left
+
+
+def test_a_discarded_stage_leaves_nothing(storage):
+    storage.discard(storage.stage_bytes("a.parquet", b"data"))
+    assert storage.names() == []
+
+
+def test_a_forked_child_commits_without_its_parents_fsync_thread(storage):
+    """The fsync worker thread does not survive fork(); the child must start its own."""
+    storage.commit(storage.stage_bytes("parent.a", b"1"), storage.stage_bytes("parent.b", b"2"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with a thread alive
+        pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the commit completes
+        try:
+            staged = [storage.stage_bytes(name, b"1") for name in ("child.a", "child.b")]
+            storage.commit(*staged)
+        finally:
+            os._exit(0 if storage.exists("child.b") else 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung waiting for its parent's fsync thread")
+    assert os.waitstatus_to_exitcode(status) == 0
