@@ -154,7 +154,7 @@ def _describe_categorical(dtype: pd.CategoricalDtype, where: str) -> Spec:
         "name": str(categories.dtype),
     }
     spec: Spec = {"kind": "category", "ordered": bool(dtype.ordered), "categories": inner}
-    if inner["kind"] in ("object", "string"):
+    if inner["kind"] in ("object", "string") and len(categories):
         return spec  # Parquet keeps string dictionaries, order and unused values included
     spec["values"] = encode_values(categories, f"the categories of {where}")
     return spec
@@ -189,8 +189,10 @@ def _parquet_keeps(arrow_type: pa.DataType) -> bool:
 def encode_values(index: Any, where: str) -> Any:
     """The values of a small index (categories, levels) as JSON; TypeError if not exact."""
     dtype = index.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
-        encoded: Any = index.tolist()
+    if not len(index):
+        encoded: Any = []
+    elif isinstance(dtype, np.dtype) and dtype.kind in "biu":
+        encoded = index.tolist()
     elif isinstance(dtype, np.dtype) and dtype.kind == "f":
         encoded = [float(v).hex() for v in index]
     elif isinstance(dtype, np.dtype | pd.DatetimeTZDtype) and dtype.kind in "mM":

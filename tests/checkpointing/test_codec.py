@@ -7,8 +7,10 @@ import enum
 import hashlib
 import json
 import uuid
+import zoneinfo
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,11 +18,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import xxhash
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from checkpointing import CheckpointDecodeError, CheckpointManager, IntegrityError
 from checkpointing.store._codec import dictionary_columns, to_table
 from checkpointing.store._jsonvalues import metadata_to_json
-from tests.checkpointing._frames import CASES, HOLIDAYS, NO_JSON_FREQ, assert_exact
+from tests.checkpointing._frames import (
+    CASES,
+    HOLIDAYS,
+    NO_JSON_FREQ,
+    assert_exact,
+    nan_string,
+)
 
 
 @pytest.fixture
@@ -275,4 +285,100 @@ def test_large_object_columns_round_trip_exactly_with_and_without_a_dictionary(m
         if chunks.column(i).has_dictionary_page
     }
     assert {"ticker", "side"} <= with_dictionary and "id" not in with_dictionary
+    assert_exact(manager.load_checkpoint(checkpoint_id)["data"], frame)
+
+
+# -- generated frames -----------------------------------------------------------------------
+
+UNITS = st.sampled_from(["s", "ms", "us", "ns"])
+ZONES = st.sampled_from(
+    [None, "UTC", zoneinfo.ZoneInfo("America/New_York"), dt.timezone(dt.timedelta(hours=-3))]
+)
+STAMPS = st.lists(
+    st.none() | st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1))
+)
+
+
+@st.composite
+def dtype_columns(draw: st.DrawFn, n: int) -> pd.Series:
+    """One column of a kind from the dtype table, with random values and missing values."""
+    kind = draw(st.sampled_from(COLUMN_KINDS))
+    values: Any
+    texts = st.lists(st.none() | st.text(max_size=5), min_size=n, max_size=n)
+    ints = st.lists(st.none() | st.integers(-(2**31), 2**31), min_size=n, max_size=n)
+    if kind in ("object", "string[python]", "string[pyarrow]", "str"):
+        values = draw(texts)
+        dtype = {"object": object, "str": nan_string("pyarrow")}.get(kind, kind)
+        return pd.Series(values, dtype=dtype)
+    if kind in ("Int32", "UInt16", "Float64", "int64[pyarrow]"):
+        values = [None if v is None else abs(v) % 60_000 for v in draw(ints)]
+        return pd.Series(values, dtype=kind)
+    if kind == "datetime":
+        values = draw(STAMPS.filter(lambda v: len(v) == n)) if n else []
+        unit: Any = draw(UNITS)
+        series = pd.Series(pd.to_datetime(values)).dt.as_unit(unit)
+        zone = draw(ZONES)
+        return (
+            series
+            if zone is None
+            else series.dt.tz_localize(zone, nonexistent="NaT", ambiguous="NaT")
+        )
+    if kind == "category of int":
+        categories: Any = draw(st.lists(st.integers(-99, 99), min_size=1, max_size=6, unique=True))
+        values = draw(st.lists(st.none() | st.sampled_from(categories), min_size=n, max_size=n))
+        return pd.Series(pd.Categorical(values, categories=categories, ordered=draw(st.booleans())))
+    if kind == "category of str":
+        categories = draw(st.lists(st.text(max_size=3), min_size=1, max_size=6, unique=True))
+        values = draw(st.lists(st.none() | st.sampled_from(categories), min_size=n, max_size=n))
+        return pd.Series(pd.Categorical(values, categories=categories))
+    values = draw(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=n, max_size=n))
+    return pd.Series(values, dtype=kind)
+
+
+COLUMN_KINDS = [
+    "object", "string[python]", "string[pyarrow]", "str", "Int32", "UInt16", "Float64",
+    "int64[pyarrow]", "datetime", "category of int", "category of str", "float32", "float64",
+]  # fmt: skip
+
+
+@st.composite
+def table_frames(draw: st.DrawFn) -> pd.DataFrame:
+    n = draw(st.integers(0, 8))
+    names = draw(st.lists(st.text(min_size=1, max_size=4), max_size=4, unique=True))
+    names = [name for name in names if not name.startswith("__index_level_")]
+    frame = pd.DataFrame({name: draw(dtype_columns(n)) for name in names}, index=pd.RangeIndex(n))
+    index_kind = draw(st.sampled_from(["range", "datetime freq", "categorical", "multi"]))
+    if index_kind == "datetime freq" and len(frame):
+        freq: Any = draw(st.sampled_from(["h", "D", "B", "W-WED", HOLIDAY_FREQ]))
+        frame.index = pd.date_range("2024-01-01", periods=len(frame), freq=freq, tz=draw(ZONES))
+    elif index_kind == "categorical":
+        frame.index = pd.CategoricalIndex(
+            draw(st.lists(st.integers(0, 3), min_size=len(frame), max_size=len(frame)))
+        )
+    elif index_kind == "multi" and len(frame):
+        frame.index = pd.MultiIndex.from_arrays(
+            [
+                draw(st.lists(st.sampled_from("ab"), min_size=len(frame), max_size=len(frame))),
+                np.arange(len(frame)),
+            ],
+            names=["k", None],
+        )
+    return frame
+
+
+HOLIDAY_FREQ = pd.offsets.CustomBusinessDay(holidays=HOLIDAYS)
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(frame=table_frames())
+def test_generated_frames_of_the_table_dtypes_round_trip_exactly(tmp_path_factory, frame):
+    """Frames mixing the table's exact kinds (missing values, units, zones, freqs, categories,
+    MultiIndex) come back exactly: a property test over the rows, not just one frame each."""
+    manager = CheckpointManager(tmp_path_factory.mktemp("ckpt"))
+    checkpoint_id = manager.save_checkpoint("etl", "gen", frame)
     assert_exact(manager.load_checkpoint(checkpoint_id)["data"], frame)
