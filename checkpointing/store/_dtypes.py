@@ -65,7 +65,8 @@ def describe(values: Any, where: str, dtype: Any = None) -> Spec | None:
     elif isinstance(dtype, pd.StringDtype):
         spec = {"kind": "string", "storage": _storage(dtype), "na": _string_na(dtype)}
     elif isinstance(dtype, pd.CategoricalDtype):
-        spec = _describe_categorical(dtype, where)
+        rows = len(values() if callable(values) else values)
+        spec = _describe_categorical(dtype, where, rows)
     elif isinstance(dtype, pd.ArrowDtype):
         spec = _describe_arrow(dtype, where)
     elif isinstance(dtype, _NAMED):
@@ -142,7 +143,7 @@ def _describe_tz(tz: dt.tzinfo, where: str) -> Spec:
     )
 
 
-def _describe_categorical(dtype: pd.CategoricalDtype, where: str) -> Spec:
+def _describe_categorical(dtype: pd.CategoricalDtype, where: str, rows: int) -> Spec:
     categories = dtype.categories
     if categories.dtype.kind == "m":
         raise TypeError(
@@ -154,8 +155,8 @@ def _describe_categorical(dtype: pd.CategoricalDtype, where: str) -> Spec:
         "name": str(categories.dtype),
     }
     spec: Spec = {"kind": "category", "ordered": bool(dtype.ordered), "categories": inner}
-    if inner["kind"] in ("object", "string") and len(categories):
-        return spec  # Parquet keeps string dictionaries, order and unused values included
+    if inner["kind"] in ("object", "string") and len(categories) and rows:
+        return spec  # Parquet keeps string dictionaries (order, unused values), if it has rows
     spec["values"] = encode_values(categories, f"the categories of {where}")
     return spec
 
@@ -309,9 +310,9 @@ def restore(values: Any, spec: Spec, raw: pa.ChunkedArray | None) -> Any:
 
 def _to_categorical(array: Any, target: pd.CategoricalDtype) -> pd.Categorical:
     if isinstance(array.dtype, pd.CategoricalDtype):
-        if not array.dtype.categories.equals(target.categories):
-            raise ValueError("decoded categories differ from the stored ones")
-        return pd.Categorical.from_codes(array.codes, dtype=target)
+        if array.dtype.categories.equals(target.categories):
+            return pd.Categorical.from_codes(array.codes, dtype=target)
+        array = np.asarray(array, dtype=object)  # e.g. no rows: Parquet kept no dictionary
     values = pd.Index(array)
     categories = target.categories
     if isinstance(categories, pd.DatetimeIndex):  # e.g. [ms] values for [s] categories

@@ -143,6 +143,9 @@ CASES = [
         "b": pd.Categorical([True, False, True])})),
     Case("category of datetime, tz datetime", E, lambda: pd.DataFrame({
         "d": pd.Categorical(times("s")), "tz": pd.Categorical(times(tz="UTC"))})),
+    Case("category with no rows, or only missing values", E, lambda: [
+        col(pd.Categorical([], categories=[""])), col(pd.Categorical([None], categories=["x"])),
+        idx(pd.CategoricalIndex([], categories=["a", "b"]))]),
     Case("category of timedelta, interval or period", R, lambda: [
         col(pd.Categorical(pd.to_timedelta(["1s", None, "2s"]))),
         col(pd.Categorical(pd.interval_range(0, 2))),
