@@ -11,8 +11,8 @@ printed beside it):
 * verified load: ``pd.read_parquet(path)`` of the same file (ours checks size and xxh3_64 of
   the whole file, decodes, and checks rows and columns against the manifest); on the OHLCV
   frame and on the same frame with an object-dtype string column.
-* peak memory of a verified load vs ``pd.read_parquet``, each in a fresh process (peak RSS
-  from ``getrusage`` minus the RSS just before the call).
+* peak memory of a verified load vs ``pd.read_parquet``, each in a fresh process (the peak
+  RSS, ``VmHWM`` reset just before the call, minus the RSS at that moment).
 * small save: the durable floor, i.e. the 250-row frame written with ``pq.write_table`` and a
   600-byte JSON document, each to a new file and fsync'd.
 * registry: a save with 2,000 checkpoints registered against a save with 10 registered.
@@ -62,6 +62,14 @@ def with_tickers(rows: int) -> pd.DataFrame:
     frame["ticker"] = pd.Series(
         symbols[np.random.default_rng(7).integers(0, 100, rows)], index=frame.index, dtype=object
     )
+    return frame
+
+
+def with_ids(rows: int) -> pd.DataFrame:
+    """The OHLCV frame with an object-dtype column of unique strings (no dictionary pays)."""
+    frame = ohlcv(rows)
+    ids = np.array([f"order-{i:09d}" for i in range(rows)], dtype=object)
+    frame["order_id"] = pd.Series(ids, index=frame.index, dtype=object)
     return frame
 
 
@@ -122,7 +130,7 @@ def bench_save(work: Path, name: str, df: pd.DataFrame, repeat: int, target: flo
     tidy()
 
 
-def bench_load(work: Path, name: str, df: pd.DataFrame, repeat: int, target: float) -> None:
+def bench_load(work: Path, name: str, df: pd.DataFrame, repeat: int, target: float | None) -> None:
     manager = CheckpointManager(work / f"load-{name}")
     cid = manager.save_checkpoint("bench", name, df)
     path = manager.checkpoint_dir / f"{cid}.parquet"
@@ -136,18 +144,22 @@ def bench_load(work: Path, name: str, df: pd.DataFrame, repeat: int, target: flo
 
 
 _MEMORY_PROBE = """
-import resource, sys
+import sys
 import pandas as pd
 from checkpointing import CheckpointManager
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key))
 side, directory, checkpoint_id = sys.argv[1:]
 manager = CheckpointManager(directory)
-with open("/proc/self/statm") as f:
-    before = int(f.read().split()[1]) * resource.getpagesize()
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak (VmHWM): it starts at the forking parent's size
+before = status("VmRSS:")
 if side == "ours":
     data = manager.load_checkpoint(checkpoint_id)["data"]
 else:
     data = pd.read_parquet(manager.checkpoint_dir / f"{checkpoint_id}.parquet")
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
+print(status("VmHWM:") - before)
 """
 
 
@@ -254,6 +266,7 @@ def main() -> None:
         if args.only in (None, "load"):
             bench_load(work, "OHLCV", ohlcv(rows), repeat * 2, target=1.0)
             bench_load(work, "OHLCV + object ticker column", with_tickers(rows), repeat * 2, 1.05)
+            bench_load(work, "OHLCV + object column of unique ids", with_ids(rows), repeat, None)
         if args.only in (None, "memory"):
             bench_memory(work, rows, repeat)
         if args.only in (None, "small"):
