@@ -14,29 +14,24 @@ sees the old file or the new one, never a torn one; a crash leaves at most a tem
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import errno
-import hashlib
 import json
 import mmap
 import os
-import queue
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import filelock
 import pyarrow as pa
-import xxhash
 
 from checkpointing._errors import LockTimeoutError
 from checkpointing.storage._names import validate_name
+from checkpointing.storage._writing import HashingWriter, Staged, WrittenFile, fsync_later
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
 __all__: list[str] = []
 
@@ -45,138 +40,6 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 # The journal: appended in place, so a symlink planted at its name must not be followed.
 _APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-_COALESCE = 1 << 20  # hand chunks of about 1 MiB to the disk and the hashing thread
-_MAX_CHUNKS = 512  # stay below IOV_MAX for os.writev
-
-
-@dataclass(frozen=True)
-class WrittenFile:
-    """What :meth:`LocalStorage.atomic_writer` wrote: final name, size and digests."""
-
-    name: str
-    size: int
-    sha256: str
-    xxh3: str  # xxh3_64 of the bytes, 16 hex digits
-
-
-@dataclass(frozen=True)
-class Staged:
-    """A file written under its temporary name: neither durable nor visible yet."""
-
-    fd: int
-    tmp: Path
-    final: Path
-
-
-_fsync_pool: concurrent.futures.ThreadPoolExecutor | None = None
-
-
-def _fsync_later(fd: int) -> Callable[[], None]:
-    """Start ``os.fsync(fd)`` on a worker thread; return a function that waits for it."""
-    global _fsync_pool  # noqa: PLW0603 - one small pool per process, made on first use
-    if _fsync_pool is None:
-        _fsync_pool = concurrent.futures.ThreadPoolExecutor(1, "checkpoint-fsync")
-    future = _fsync_pool.submit(os.fsync, fd)
-    return future.result
-
-
-def _forget_fsync_pool() -> None:
-    global _fsync_pool  # noqa: PLW0603
-    _fsync_pool = None  # a forked child has none of its parent's threads
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_fsync_pool)
-
-
-def xxh3_hex(data: Any) -> str:
-    """The xxh3_64 digest of ``data`` (bytes or a buffer) as 16 hex digits."""
-    return str(xxhash.xxh3_64_hexdigest(data))
-
-
-class HashingWriter:
-    """A write-only file object that writes to a descriptor and hashes what it writes.
-
-    pyarrow's Parquet writer calls :meth:`write` with freshly allocated bytes; they are coalesced
-    into ~1 MiB chunks and written with ``os.writev``. The first full chunk starts a thread that
-    feeds SHA-256 and xxh3_64 (both release the GIL), so hashing overlaps encoding; a file that
-    never fills a chunk is hashed inline when it is finished, without a thread.
-    """
-
-    closed = False
-    result: WrittenFile | None = None
-    staged: Staged | None = None
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._pending: list[bytes] = []
-        self._pending_size = 0
-        self._size = 0
-        self._sha = hashlib.sha256()
-        self._xxh = xxhash.xxh3_64()
-        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-
-    def _hash_loop(self) -> None:
-        sha, xxh, get = self._sha.update, self._xxh.update, self._queue.get
-        while (chunk := get()) is not None:
-            sha(chunk)
-            xxh(chunk)
-
-    def writable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._size
-
-    def write(self, data: Any) -> int:
-        chunk = bytes(data) if not isinstance(data, bytes) else data
-        n = len(chunk)
-        self._size += n
-        self._pending.append(chunk)
-        self._pending_size += n
-        if self._pending_size >= _COALESCE or len(self._pending) >= _MAX_CHUNKS:
-            self._drain()
-        return n
-
-    def _drain(self) -> None:
-        if not self._pending:
-            return
-        chunks, total = self._pending, self._pending_size
-        self._pending, self._pending_size = [], 0
-        written = os.writev(self._fd, chunks)  # no copy into one buffer
-        if written < total:  # a short write: finish the rest the slow way
-            view = memoryview(b"".join(chunks))[written:]
-            while view:
-                view = view[os.write(self._fd, view) :]
-        if self._thread is None and total >= _COALESCE:
-            self._thread = threading.Thread(
-                target=self._hash_loop, name="checkpoint-hash", daemon=True
-            )
-            self._thread.start()
-        if self._thread is not None:
-            for chunk in chunks:
-                self._queue.put(chunk)
-        else:
-            for chunk in chunks:
-                self._sha.update(chunk)
-                self._xxh.update(chunk)
-
-    def flush(self) -> None:
-        self._drain()
-
-    def finish(self) -> tuple[str, str]:
-        """Write what is pending, stop the hashing thread; return (sha256 hex, xxh3_64 hex)."""
-        self._drain()
-        self.abort()
-        return self._sha.hexdigest(), self._xxh.hexdigest()
-
-    def abort(self) -> None:
-        """Stop the hashing thread, if one was started."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
 
 
 class LocalStorage:
@@ -292,7 +155,7 @@ class LocalStorage:
         removed and the error names the file.
         """
         try:
-            pending = [_fsync_later(s.fd) for s in staged[1:]]
+            pending = [fsync_later(s.fd) for s in staged[1:]]
             os.fsync(staged[0].fd)
             for wait in pending:
                 wait()

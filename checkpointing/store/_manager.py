@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import time
-import zlib
 from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
 
 from checkpointing._errors import (
-    CheckpointDecodeError,
     CheckpointNotFoundError,
     IntegrityError,
 )
-from checkpointing.storage._local import TEMP_PREFIX, LocalStorage, xxh3_hex
+from checkpointing.storage._local import TEMP_PREFIX, LocalStorage
 from checkpointing.storage._names import validate_name
-from checkpointing.store._codec import from_table, read_parquet, to_table, write_parquet
+from checkpointing.store._codec import to_table, write_parquet
 from checkpointing.store._ids import new_checkpoint_id
 from checkpointing.store._jsonvalues import metadata_to_json
 from checkpointing.store._manifest import (
@@ -29,6 +26,7 @@ from checkpointing.store._manifest import (
 )
 from checkpointing.store._registry import REGISTRY_FILES, Registry, entry_from_manifest
 from checkpointing.store._retention import expire_checkpoints
+from checkpointing.store._verify import decode_verified, read_verified
 
 if TYPE_CHECKING:
     import os
@@ -209,8 +207,8 @@ class CheckpointManager:
                 newer version, or needing a dtype this pandas lacks).
         """
         state = self.get_state(checkpoint_id)
-        table = self._read(checkpoint_id, state, full=False)
-        return {"data": self._decode(checkpoint_id, state, table), "state": state}
+        table = read_verified(self._storage, checkpoint_id, state, full=False)
+        return {"data": decode_verified(self._storage, checkpoint_id, state, table), "state": state}
 
     def verify_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
         """Check a checkpoint in full: size, SHA-256 and checksum of the data file, then decode
@@ -225,85 +223,9 @@ class CheckpointManager:
             CheckpointDecodeError: The file is intact but cannot be decoded.
         """
         state = self.get_state(checkpoint_id)
-        self._decode(checkpoint_id, state, self._read(checkpoint_id, state, full=True))
+        table = read_verified(self._storage, checkpoint_id, state, full=True)
+        decode_verified(self._storage, checkpoint_id, state, table)
         return state
-
-    def _read(self, checkpoint_id: str, state: dict[str, Any], *, full: bool) -> pa.Table:
-        """Map the data file, check it (``full``: SHA-256 too) and read it as an Arrow table.
-
-        The mapping is released when this returns, before the table is converted to pandas,
-        so a load never holds the file and both decoded copies at once.
-        """
-        buffer = self._map(checkpoint_id, state)
-        view = memoryview(buffer)
-        if full and hashlib.sha256(view).hexdigest() != state.get("data_hash"):
-            raise IntegrityError(checkpoint_id, self._data_path(state), "SHA-256 mismatch")
-        self._check_checksum(checkpoint_id, state, view)
-        view.release()
-        try:
-            return read_parquet(buffer)
-        except Exception as exc:
-            # The checksum matched: these bytes are the ones written, so whatever fails to
-            # read them (a newer format, a type this pyarrow lacks) is no damage.
-            raise CheckpointDecodeError(
-                checkpoint_id, self._data_path(state), f"{type(exc).__name__}: {exc}"
-            ) from exc
-
-    def _check_checksum(self, checkpoint_id: str, state: dict[str, Any], view: memoryview) -> None:
-        """The whole-file checksum of every load: xxh3_64 (~30 GB/s), CRC-32 in old manifests."""
-        if "data_xxh3" in state:
-            matches = xxh3_hex(view) == state["data_xxh3"]
-        else:
-            matches = zlib.crc32(view) == state.get("data_crc32")
-        if not matches:
-            raise IntegrityError(checkpoint_id, self._data_path(state), "checksum mismatch")
-
-    def _data_path(self, state: dict[str, Any]) -> Path:
-        return self._storage.path(str(state.get("data_file")))
-
-    def _map(self, checkpoint_id: str, state: dict[str, Any]) -> pa.Buffer:
-        """Map the data file the manifest names, after checking its name and size."""
-        data_file = state.get("data_file")
-        if data_file != checkpoint_id + DATA_SUFFIX:
-            raise IntegrityError(checkpoint_id, str(data_file), "manifest names another data file")
-        path = self._storage.path(data_file)
-        try:
-            buffer = self._storage.map(data_file)
-        except FileNotFoundError:
-            raise IntegrityError(checkpoint_id, path, "data file is missing") from None
-        if buffer.size != state.get("data_size"):
-            raise IntegrityError(
-                checkpoint_id,
-                path,
-                f"size is {buffer.size} bytes, the manifest says {state.get('data_size')}",
-            )
-        return buffer
-
-    def _decode(self, checkpoint_id: str, state: dict[str, Any], table: pa.Table) -> Any:
-        """Convert a verified table, then check its rows and columns against the manifest."""
-        path = self._data_path(state)
-        try:
-            data, columns = from_table(table)
-        except Exception as exc:
-            # The checksum matched: these bytes are the ones written, so whatever failed here
-            # (our own metadata, a dtype this pandas lacks) is no damage.
-            raise CheckpointDecodeError(
-                checkpoint_id, path, f"{type(exc).__name__}: {exc}"
-            ) from exc
-        expected = state.get("columns")
-        if len(data) != state.get("rows"):
-            raise IntegrityError(
-                checkpoint_id,
-                path,
-                f"data has {len(data)} rows, the manifest says {state.get('rows')}",
-            )
-        if isinstance(expected, dict) and columns != list(expected):
-            raise IntegrityError(
-                checkpoint_id,
-                path,
-                f"data has columns {columns}, the manifest says {list(expected)}",
-            )
-        return data
 
     # -- query -------------------------------------------------------------------------------
 
