@@ -17,7 +17,7 @@ from logging_ext._handlers import (
 from logging_ext._jsonsafe import dumps_strict, json_default, to_jsonable
 from logging_ext._logger import PipelineLogger
 from logging_ext._query import event_files, read_events, summarize_events
-from logging_ext._retention import cleanup_old_logs, rotated_log_files
+from logging_ext._retention import cleanup_old_logs, register_stage_log, rotated_log_files
 
 __all__ = [
     "ContextFilter",
@@ -36,6 +36,7 @@ __all__ = [
     "log_context",
     "main",
     "read_events",
+    "register_stage_log",
     "rotated_log_files",
     "summarize_events",
     "to_jsonable",

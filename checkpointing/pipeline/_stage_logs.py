@@ -3,8 +3,9 @@
 Enabled by ``Pipeline(..., stage_logs=True)`` (``separate_stage_logs`` in the configuration).
 One routing handler per (process, directory) is attached to the root logger under a fixed name
 and found again, never duplicated, when attached again. It opens one process-safe rotating file per
-stage name on first use (stage names are validated, so they are safe file names); records
-without a stage are ignored.
+stage name on first use (stage names are validated, so they are safe file names) and records
+it with :func:`logging_ext.register_stage_log`, so that log retention knows the file is ours;
+records without a stage are ignored.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from logging_ext import ContextFilter, JsonFormatter, ProcessSafeRotatingFileHandler
+from logging_ext import (
+    ContextFilter,
+    JsonFormatter,
+    ProcessSafeRotatingFileHandler,
+    register_stage_log,
+)
 
 if TYPE_CHECKING:
     import os
@@ -51,6 +57,7 @@ class StageLogHandler(logging.Handler):
                         backupCount=self.backup_count,
                     )
                     handler.setFormatter(self.formatter)
+                    register_stage_log(self.directory, stage)
                     self._files[stage] = handler
         return handler
 
