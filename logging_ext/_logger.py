@@ -7,6 +7,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,6 @@ from logging_ext._retention import cleanup_old_logs
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Mapping
     from types import TracebackType
 
 __all__ = ["PipelineLogger"]
@@ -117,12 +117,13 @@ class PipelineLogger:
         retention_days: Age in days after which :meth:`cleanup_old_logs` deletes rotated files.
         max_bytes: Size at which ``pipeline.log`` and ``errors.log`` rotate.
         backup_count: Rotated files kept for ``pipeline.log`` and ``errors.log``.
-        level: Lowest level written (events are INFO, warnings WARNING, errors ERROR).
+        level: Lowest level written (events are INFO, warnings WARNING, errors ERROR): a
+            number or a level name (``"DEBUG"``, any case), as the stdlib accepts.
         console: Also print human-readable lines on stderr (for a ``--verbose`` flag).
         configure_root: Capture records of any logger inside a pipeline context (see above).
 
     Raises:
-        InvalidHandlerArgumentError: A negative size, count or retention.
+        InvalidHandlerArgumentError: A negative size, count or retention, or an unknown level.
     """
 
     def __init__(
@@ -132,7 +133,7 @@ class PipelineLogger:
         max_bytes: int = 10 * 1024 * 1024,
         backup_count: int = 5,
         *,
-        level: int = logging.INFO,
+        level: int | str = logging.INFO,
         console: bool = False,
         configure_root: bool = True,
     ) -> None:
@@ -146,7 +147,7 @@ class PipelineLogger:
         self.retention_days = retention_days
         self.max_bytes = max_bytes
         self.backup_count = backup_count
-        self.level = level
+        self.level = _level_number(level)
         for sub in (EVENTS_SUBDIR, "errors", "stages"):
             (self.log_dir / sub).mkdir(parents=True, exist_ok=True)
         self._sinks: _Sinks | None = self._acquire(console=console, configure_root=configure_root)
@@ -305,7 +306,9 @@ class PipelineLogger:
             pipeline_id: The pipeline run.
             stage: The stage, if the event belongs to one.
             status: ``success``, ``error``, ``warning`` or ``info``.
-            metadata: Event details, written as a JSON object.
+            metadata: Event details, written as a JSON object. Anything that is not a
+                mapping is recorded, not refused: the metadata is then
+                ``{"invalid_metadata": <the value>, "metadata_error": "<why>"}``.
             exc_info: An exception whose type, message and traceback go to ``errors.log``.
         """
         level = _LEVEL_OF_STATUS.get(status, logging.INFO)
@@ -326,7 +329,7 @@ class PipelineLogger:
         attributes["pipeline_id"] = pipeline_id
         attributes["stage"] = stage
         attributes["status"] = status
-        attributes["metadata"] = dict(metadata) if metadata else {}
+        attributes["metadata"] = _metadata(metadata)
         logger.handle(record)
 
     def log_stage_start(
@@ -353,8 +356,8 @@ class PipelineLogger:
         The event's metadata gets ``error_type`` (the class name) and ``error`` (the message);
         ``errors.log`` gets the record with ``exc_type``, ``exc_message`` and ``traceback``.
         """
-        details: dict[str, Any] = {"error_type": type(error).__name__, "error": str(error)}
-        details.update(metadata or {})
+        details = {"error_type": type(error).__name__, "error": _message(error)}
+        details.update(_metadata(metadata))
         self.log_event("stage_error", pipeline_id, stage, "error", details, exc_info=error)
 
     def log_checkpoint(
@@ -366,7 +369,7 @@ class PipelineLogger:
     ) -> None:
         """Log a ``checkpoint_saved`` event whose metadata holds ``checkpoint_id``."""
         details: dict[str, Any] = {"checkpoint_id": checkpoint_id}
-        details.update(metadata or {})
+        details.update(_metadata(metadata))
         self.log_event("checkpoint_saved", pipeline_id, stage, "success", details)
 
     def log_performance(
@@ -378,7 +381,7 @@ class PipelineLogger:
     ) -> None:
         """Log a ``performance_metric`` event whose metadata holds ``duration_seconds``."""
         details: dict[str, Any] = {"duration_seconds": duration_seconds}
-        details.update(metadata or {})
+        details.update(_metadata(metadata))
         self.log_event("performance_metric", pipeline_id, stage, "info", details)
 
     def log_data_quality(self, pipeline_id: str, stage: str, metrics: Mapping[str, Any]) -> None:
@@ -421,3 +424,37 @@ class PipelineLogger:
 
     def __repr__(self) -> str:
         return f"PipelineLogger(log_dir={str(self.log_dir)!r})"
+
+
+def _level_number(level: object) -> int:
+    """Return ``level`` as a number: a level number, or a level name in any case."""
+    if isinstance(level, int) and not isinstance(level, bool):
+        return level
+    if isinstance(level, str):
+        number = logging.getLevelNamesMapping().get(level.upper())
+        if number is not None:
+            return number
+    raise InvalidHandlerArgumentError(
+        "level", level, "expected a level number or name (DEBUG, INFO, WARNING, ERROR...)"
+    )
+
+
+def _metadata(metadata: object) -> dict[Any, Any]:
+    """Return event metadata as a new dict; a value that is not a mapping is wrapped, kept."""
+    if metadata is None:
+        return {}
+    reason = f"metadata must be a mapping, not {type(metadata).__name__}"
+    if isinstance(metadata, Mapping):
+        try:
+            return dict(metadata)
+        except Exception as error:  # a broken mapping: record what can be recorded
+            reason = f"metadata could not be read: {type(error).__name__}: {_message(error)}"
+    return {"invalid_metadata": metadata, "metadata_error": reason}
+
+
+def _message(error: BaseException) -> str:
+    """``str(error)``, or a stand-in when the exception's ``__str__`` itself raises."""
+    try:
+        return str(error)
+    except Exception:
+        return f"<exception str() failed: {type(error).__name__}>"

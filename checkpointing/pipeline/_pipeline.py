@@ -58,7 +58,8 @@ class Pipeline:
         retention_days: Age after which cleanup deletes logs, checkpoints and run records.
         cleanup: Run retention cleanup when ``with pipeline:`` ends. Failures are logged,
             never raised.
-        level: Level of the ``PipelineLogger`` created when ``logging=True``.
+        level: Level of the ``PipelineLogger`` created when ``logging=True`` (a number or a
+            name such as ``"DEBUG"``).
         console: Also log to stderr (when ``logging=True``).
         save_after_each_stage: :meth:`run_stage` and :meth:`step` checkpoint a DataFrame
             (or pyarrow Table) returned by the stage function.
@@ -90,7 +91,7 @@ class Pipeline:
         logging: bool | PipelineLogger | None = True,
         retention_days: float = 7,
         cleanup: bool = True,
-        level: int = std_logging.INFO,
+        level: int | str = std_logging.INFO,
         console: bool = False,
         save_after_each_stage: bool = True,
         stage_logs: bool = False,
