@@ -11,10 +11,12 @@ process then reopens the new file.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import logging
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -55,7 +57,8 @@ class _ProcessSafeFileHandler(logging.Handler):
         self.encoding = encoding
         self.delay = delay
         self.reopen_check_interval = reopen_check_interval
-        self._codec = encoding or "utf-8"
+        self._codec, self._bom = _line_codec(encoding)
+        self._newline = self.terminator.encode(self._codec)
         self._truncate_on_open = mode.startswith("w")
         path = Path(self.baseFilename)
         self._lock_path = str(path.with_name(f".{path.name}.lock"))
@@ -80,10 +83,25 @@ class _ProcessSafeFileHandler(logging.Handler):
             Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.baseFilename, flags, 0o644)
         st = os.fstat(fd)
+        if self._bom and st.st_size == 0:
+            st = self._write_bom(fd)
         self._fd = fd
         self._identity = (st.st_dev, st.st_ino)
         self._opened(st)
         return fd
+
+    def _write_bom(self, fd: int) -> os.stat_result:
+        """Start an empty file with the encoding's byte order mark, as the stdlib does.
+
+        Under the rotation lock, and only if the file is still empty: however many processes
+        open a new file at once, it gets one mark, at its start, and no line after it does.
+        """
+        with self._locked():
+            st = os.fstat(fd)
+            if st.st_size == 0:
+                os.write(fd, self._bom)
+                st = os.fstat(fd)
+        return st
 
     def _opened(self, st: os.stat_result) -> None:
         """Hook: called after (re)opening the file with its status."""
@@ -129,7 +147,7 @@ class _ProcessSafeFileHandler(logging.Handler):
             fd = self._before_write(fd, len(data), record.created)
             written = os.write(fd, data)
             if written == len(data):
-                _unglue(fd, data)
+                _unglue(fd, data, self._newline, len(self._bom))
             while written < len(data):
                 try:
                     written += os.write(fd, data[written:])
@@ -224,14 +242,14 @@ class ProcessSafeRotatingFileHandler(_ProcessSafeFileHandler):
         if self.maxBytes <= 0 or self.backupCount <= 0:
             return fd
         current = os.lseek(fd, 0, os.SEEK_END)
-        if current == 0 or current + size <= self.maxBytes:
+        if current <= len(self._bom) or current + size <= self.maxBytes:
             return fd
         with self._locked():
             st = _stat_or_none(self.baseFilename)
             if (
                 st is not None
                 and (st.st_dev, st.st_ino) == self._identity
-                and st.st_size > 0
+                and st.st_size > len(self._bom)
                 and st.st_size + size > self.maxBytes
             ):
                 self._rotate_files()
@@ -264,7 +282,7 @@ class ProcessSafeRotatingFileHandler(_ProcessSafeFileHandler):
         try:
             with self._locked():
                 st = _stat_or_none(self.baseFilename)
-                if st is not None and st.st_size > 0 and self.backupCount > 0:
+                if st is not None and st.st_size > len(self._bom) and self.backupCount > 0:
                     self._rotate_files()
                 self._reopen()
         finally:
@@ -368,7 +386,7 @@ class ProcessSafeTimedRotatingFileHandler(_ProcessSafeFileHandler):
         return time.strftime(self.suffix, moment)
 
     def _opened(self, st: os.stat_result) -> None:
-        moment = st.st_mtime if st.st_size > 0 else time.time()
+        moment = st.st_mtime if st.st_size > len(self._bom) else time.time()
         self._period_start = self.period_start(moment)
         self.rolloverAt = self._period_start + self._length
 
@@ -377,7 +395,11 @@ class ProcessSafeTimedRotatingFileHandler(_ProcessSafeFileHandler):
             return fd
         with self._locked():
             st = _stat_or_none(self.baseFilename)
-            if st is not None and (st.st_dev, st.st_ino) == self._identity and st.st_size > 0:
+            if (
+                st is not None
+                and (st.st_dev, st.st_ino) == self._identity
+                and st.st_size > len(self._bom)
+            ):
                 target = f"{self.baseFilename}.{self.rotation_suffix(self._period_start)}"
                 if not os.path.lexists(target):
                     Path(self.baseFilename).rename(target)
@@ -413,19 +435,39 @@ class ProcessSafeTimedRotatingFileHandler(_ProcessSafeFileHandler):
             old.unlink(missing_ok=True)
 
 
-def _unglue(fd: int, data: bytes) -> None:
+def _line_codec(encoding: str | None) -> tuple[str, bytes]:
+    """Return the codec that encodes one line with no byte order mark, and the file's mark.
+
+    ``utf-16``/``utf-32`` put a mark in front of every string they encode; the lines are
+    encoded in the native byte order (what those codecs use) without it, and the mark is
+    written once at the start of the file. ``utf-8-sig`` is UTF-8 with a mark at the start.
+    """
+    name = codecs.lookup(encoding or "utf-8").name
+    order = "le" if sys.byteorder == "little" else "be"
+    if name in ("utf-16", "utf-32"):
+        line = f"{name}-{order}"
+        return line, codecs.encode("", name)  # the mark alone
+    if name == "utf-8-sig":
+        return "utf-8", codecs.BOM_UTF8
+    return name, b""
+
+
+def _unglue(fd: int, data: bytes, newline: bytes, floor: int) -> None:
     """Append ``data`` again if the line just written was glued to another writer's fragment.
 
     Linux may cut a write short when the writing process is killed (``SIGKILL`` between two
     pages of the copy), leaving the start of its line without a newline at the end of the file.
     The next line appended by anyone would then be glued to that fragment and be unreadable.
-    After its one ``O_APPEND`` write, the handler reads the byte just before its line: if it is
-    not a newline, the line is written once more, now on a line of its own (the glued copy
-    already ended the fragment's line). The fragment stays as one unparseable line (readers
-    skip it); no record of a live process is lost.
+    After its one ``O_APPEND`` write, the handler reads the bytes just before its line: if they
+    are not an encoded newline (``newline``), the line is written once more, now on a line of
+    its own (the glued copy already ended the fragment's line). The fragment stays as one
+    unparseable line (readers skip it); no record of a live process is lost.
     """
     start = os.lseek(fd, 0, os.SEEK_CUR) - len(data)
-    if start > 0 and os.pread(fd, 1, start - 1) != b"\n":
+    if start <= floor:  # nothing before the line but the byte order mark, if any
+        return
+    size = len(newline)
+    if start < size or os.pread(fd, size, start - size) != newline:
         os.write(fd, data)
 
 

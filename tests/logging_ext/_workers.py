@@ -51,3 +51,17 @@ def cleanup(log_dir: str) -> int:
     from logging_ext import cleanup_old_logs
 
     return cleanup_old_logs(log_dir, 1)
+
+
+def write_encoded(path: str, worker: int, count: int, max_bytes: int, encoding: str) -> None:
+    handler = ProcessSafeRotatingFileHandler(
+        path, maxBytes=max_bytes, backupCount=100_000, encoding=encoding
+    )
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger(f"encoded{worker}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    for i in range(count):
+        logger.info("%d-%d", worker, i)
+    handler.close()
