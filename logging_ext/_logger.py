@@ -15,12 +15,10 @@ from typing import TYPE_CHECKING, Any
 from logging_ext._context import ContextFilter, context_has_pipeline
 from logging_ext._errors import InvalidHandlerArgumentError
 from logging_ext._formatter import JsonFormatter
-from logging_ext._handlers import (
-    ProcessSafeRotatingFileHandler,
-    ProcessSafeTimedRotatingFileHandler,
-)
+from logging_ext._handlers import ProcessSafeRotatingFileHandler
 from logging_ext._query import EVENTS_FILE, EVENTS_SUBDIR, read_events, summarize_events
 from logging_ext._retention import cleanup_old_logs
+from logging_ext._timed import ProcessSafeTimedRotatingFileHandler
 
 if TYPE_CHECKING:
     import os

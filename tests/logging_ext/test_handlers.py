@@ -259,22 +259,23 @@ def test_an_existing_dated_file_is_never_overwritten(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("when", "interval", "t", "expected_start"),
+    ("when", "interval", "t", "expected"),
     [
-        ("S", 10, 1_000_005.5, 1_000_000.0),
-        ("M", 1, 3_600 * 5 + 61, 3_600 * 5 + 60),
-        ("H", 2, 3_600 * 5 + 61, 3_600 * 4),
-        ("D", 1, 86_400 * 3 + 5, 86_400 * 3),
-        ("W0", 1, 86_400 * 6 + 5, 86_400 * 4),  # 1970-01-05 was a Monday
+        ("S", 10, 1_000_005.5, 1_000_010.0),
+        ("M", 1, 3_600 * 5 + 61, 3_600 * 5 + 120),
+        ("H", 2, 3_600 * 5 + 61, 3_600 * 6),
+        ("D", 1, 86_400 * 3 + 5, 86_400 * 4),
+        ("midnight", 2, 86_400 * 3 + 5, 86_400 * 5),
+        ("W0", 1, 86_400 * 6 + 5, 86_400 * 12),  # the Monday 1970-01-12 ends then
     ],
 )
-def test_periods_are_aligned_to_the_clock(
-    tmp_path: Path, when, interval, t, expected_start
+def test_boundaries_are_aligned_to_the_clock_and_calendar(
+    tmp_path: Path, when, interval, t, expected
 ) -> None:
     handler = ProcessSafeTimedRotatingFileHandler(
         tmp_path / "p.log", when=when, interval=interval, utc=True, delay=True
     )
-    assert handler.period_start(t) == expected_start
+    assert handler.computeRollover(t) == expected
 
 
 @pytest.mark.parametrize(
