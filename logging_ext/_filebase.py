@@ -3,7 +3,7 @@
 Each record is encoded to one ``bytes`` object ending in a newline and written with one
 ``os.write`` on a descriptor opened with ``O_APPEND``: the kernel appends it whole, so writers
 in different processes never interleave or tear lines and need no lock to write. A lock file
-(``.<name>.lock`` beside the log, through :mod:`filelock`) is taken only to rotate; under it the
+(``.<name>.lock`` beside the log, a blocking ``flock``) is taken only to rotate; under it the
 handler re-checks that the file at the path is still the one it judged too big (or too old), so
 a file is rotated exactly once however many processes notice at the same time, and every
 process then reopens the new file.
@@ -18,9 +18,8 @@ import os
 import sys
 from pathlib import Path
 
-from filelock import FileLock
-
 from logging_ext._errors import InvalidHandlerArgumentError
+from logging_ext._flock import LockFile
 
 __all__: list[str] = []
 
@@ -58,10 +57,10 @@ class ProcessSafeFileHandler(logging.Handler):
         self._newline = self.terminator.encode(self._codec)
         self._truncate_on_open = mode.startswith("w")
         path = Path(self.baseFilename)
-        self._lock_path = str(path.with_name(f".{path.name}.lock"))
-        self._file_lock = FileLock(self._lock_path)
+        self._lock_file = LockFile(str(path.with_name(f".{path.name}.lock")))
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None
+        self._end = -1  # where this handler's last line ended in the open file (-1: unknown)
         self._next_path_check = 0.0
         self._error_reported = False
         if not delay:
@@ -84,6 +83,7 @@ class ProcessSafeFileHandler(logging.Handler):
             st = self._write_bom(fd)
         self._fd = fd
         self._identity = (st.st_dev, st.st_ino)
+        self._end = -1
         self._opened(st)
         return fd
 
@@ -93,7 +93,7 @@ class ProcessSafeFileHandler(logging.Handler):
         Under the rotation lock, and only if the file is still empty: however many processes
         open a new file at once, it gets one mark, at its start, and no line after it does.
         """
-        with self._locked():
+        with self._lock_file.exclusive():
             st = os.fstat(fd)
             if st.st_size == 0:
                 os.write(fd, self._bom)
@@ -120,10 +120,6 @@ class ProcessSafeFileHandler(logging.Handler):
             return None
         return (st.st_dev, st.st_ino)
 
-    def _locked(self) -> FileLock:
-        Path(self._lock_path).parent.mkdir(parents=True, exist_ok=True)
-        return self._file_lock
-
     # -- writing -----------------------------------------------------------------------------
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -144,7 +140,9 @@ class ProcessSafeFileHandler(logging.Handler):
             fd = self._before_write(fd, len(data), record.created)
             written = os.write(fd, data)
             if written == len(data):
-                _unglue(fd, data, self._newline, len(self._bom))
+                self._end = _unglue(fd, data, self._newline, len(self._bom), self._end)
+            else:
+                self._end = -1
             while written < len(data):
                 try:
                     written += os.write(fd, data[written:])
@@ -175,6 +173,7 @@ class ProcessSafeFileHandler(logging.Handler):
         self.acquire()
         try:
             self._close_fd()
+            self._lock_file.close()
         finally:
             self.release()
         super().close()
@@ -200,7 +199,7 @@ def _line_codec(encoding: str | None) -> tuple[str, bytes]:
     return name, b""
 
 
-def _unglue(fd: int, data: bytes, newline: bytes, floor: int) -> None:
+def _unglue(fd: int, data: bytes, newline: bytes, floor: int, previous_end: int) -> int:
     """Append ``data`` again if the line just written was glued to another writer's fragment.
 
     Linux may cut a write short when the writing process is killed (``SIGKILL`` between two
@@ -209,14 +208,22 @@ def _unglue(fd: int, data: bytes, newline: bytes, floor: int) -> None:
     After its one ``O_APPEND`` write, the handler reads the bytes just before its line: if they
     are not an encoded newline (``newline``), the line is written once more, now on a line of
     its own (the glued copy already ended the fragment's line). The fragment stays as one
-    unparseable line (readers skip it); no record of a live process is lost.
+    unparseable line (readers skip it); no record of a live process is lost. The read is
+    skipped when the line starts where this handler's previous line ended (``previous_end``):
+    the bytes before it are then that line's newline.
+
+    Returns:
+        The end of the file after the line (where the next check starts).
     """
-    start = os.lseek(fd, 0, os.SEEK_CUR) - len(data)
-    if start <= floor:  # nothing before the line but the byte order mark, if any
-        return
+    end = os.lseek(fd, 0, os.SEEK_CUR)
+    start = end - len(data)
+    if start == previous_end or start <= floor:  # after our own line, or after the mark only
+        return end
     size = len(newline)
     if start < size or os.pread(fd, size, start - size) != newline:
         os.write(fd, data)
+        end = os.lseek(fd, 0, os.SEEK_CUR)
+    return end
 
 
 def _drop_fragment(fd: int, written: int) -> None:

@@ -70,7 +70,7 @@ class ProcessSafeRotatingFileHandler(ProcessSafeFileHandler):
         current = os.lseek(fd, 0, os.SEEK_END)
         if current <= len(self._bom) or current + size <= self.maxBytes:
             return fd
-        with self._locked():
+        with self._lock_file.exclusive():
             st = stat_or_none(self.baseFilename)
             if (
                 st is not None
@@ -106,7 +106,7 @@ class ProcessSafeRotatingFileHandler(ProcessSafeFileHandler):
         """Rotate now (if the file is not empty), as the stdlib method of this name does."""
         self.acquire()
         try:
-            with self._locked():
+            with self._lock_file.exclusive():
                 st = stat_or_none(self.baseFilename)
                 if st is not None and st.st_size > len(self._bom) and self.backupCount > 0:
                     self._rotate_files()

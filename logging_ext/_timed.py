@@ -141,7 +141,7 @@ class ProcessSafeTimedRotatingFileHandler(ProcessSafeFileHandler):
     def _before_write(self, fd: int, size: int, now: float) -> int:
         if now < self.rolloverAt:
             return fd
-        with self._locked():
+        with self._lock_file.exclusive():
             st = stat_or_none(self.baseFilename)
             if (
                 st is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from logging_ext import (
     JsonFormatter,
@@ -64,4 +65,12 @@ def write_encoded(path: str, worker: int, count: int, max_bytes: int, encoding: 
     logger.addHandler(handler)
     for i in range(count):
         logger.info("%d-%d", worker, i)
+    handler.close()
+
+
+def rotate_once(path: str, ready: Any) -> None:
+    handler = ProcessSafeRotatingFileHandler(path, maxBytes=10, backupCount=3)
+    handler.setFormatter(JsonFormatter(["message"], timestamp=False))
+    ready.set()
+    handler.emit(logging.makeLogRecord({"msg": "after the rotation"}))
     handler.close()

@@ -219,6 +219,29 @@ def test_a_fragment_left_by_a_killed_writer_never_swallows_a_record(tmp_path: Pa
     assert parsed == ["whole", "after", "next"]
 
 
+@pytest.mark.parametrize(
+    "cls", [ProcessSafeRotatingFileHandler, ProcessSafeTimedRotatingFileHandler]
+)
+def test_a_fragment_after_our_own_last_line_is_noticed(tmp_path: Path, cls) -> None:
+    # The check is skipped when a line starts where our previous one ended; not otherwise.
+    path = tmp_path / "app.log"
+    log = _logger(f"frag_after_{cls.__name__}", cls(path))
+    log.info("first")
+    with path.open("ab") as other:
+        other.write(b'{"message": "killed mid-wri')
+    log.info("second")
+    log.info("third")
+    lines = path.read_bytes().split(b"\n")
+    assert lines[-1] == b""
+    parsed = []
+    for line in lines[:-1]:
+        try:
+            parsed.append(json.loads(line)["message"])
+        except ValueError:
+            assert line.startswith(b'{"message": "killed mid-wri')
+    assert parsed == ["first", "second", "third"]
+
+
 def test_timed_rotation_names_files_by_period(tmp_path: Path) -> None:
     path = tmp_path / "t.log"
     handler = ProcessSafeTimedRotatingFileHandler(path, when="S", utc=True, backupCount=2)
