@@ -188,9 +188,10 @@ class JsonFormatter(pjl_json.JsonFormatter):
             for key, value in data.items():
                 log_data[rename.get(key, key)] = value
         skip = self._skip_fields
-        for key, value in attributes.items():
-            if key not in skip and not (isinstance(key, str) and key.startswith("_")):
-                log_data[rename.get(key, key)] = value
+        if not attributes.keys() <= skip:  # one C-level pass when there is no extra field
+            for key, value in attributes.items():
+                if key not in skip and not (isinstance(key, str) and key.startswith("_")):
+                    log_data[rename.get(key, key)] = value
         if self.rename_fields_keep_missing:
             for renamed in rename.values():
                 log_data.setdefault(renamed, None)

@@ -45,6 +45,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import functools
 import json
 import math
 import traceback
@@ -195,6 +196,14 @@ def _jsonable(value: Any, path: frozenset[int], hook: Callable[[Any], Any]) -> A
     return _jsonable(converted, inner, hook)
 
 
+@functools.cache
+def _strict_encoder(ensure_ascii: bool, indent: int | str | None) -> json.JSONEncoder:
+    """One shared encoder per option set (an encoder keeps no state between calls)."""
+    return json.JSONEncoder(
+        default=json_default, allow_nan=False, ensure_ascii=ensure_ascii, indent=indent
+    )
+
+
 def dumps_strict(
     value: Any,
     *,
@@ -220,6 +229,8 @@ def dumps_strict(
     hook = default
     try:
         if cls is None:
+            if default is None:
+                return _strict_encoder(ensure_ascii, indent).encode(value)
             return json.dumps(value, default=chain_default(default), **options)
         encoder = cls(default=default, **options)
         hook = encoder.default
