@@ -7,6 +7,12 @@ in different processes never interleave or tear lines and need no lock to write.
 handler re-checks that the file at the path is still the one it judged too big (or too old), so
 a file is rotated exactly once however many processes notice at the same time, and every
 process then reopens the new file.
+
+With a custom ``rotator`` (the stdlib hook that, say, compresses the file it rotates), a
+rotated file no longer keeps receiving the lines of processes that have not yet noticed the
+rotation: the rotator may have read and deleted it. Each write then holds the lock file
+*shared* and checks that its file is still the one at the path; the rotation holds it
+exclusively, so the rotator runs on a file nobody is writing to.
 """
 
 from __future__ import annotations
@@ -15,11 +21,16 @@ import codecs
 import contextlib
 import logging
 import os
+import stat
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from logging_ext._errors import InvalidHandlerArgumentError
 from logging_ext._flock import LockFile
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__: list[str] = []
 
@@ -28,9 +39,17 @@ _OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 
 class ProcessSafeFileHandler(logging.Handler):
-    """Shared machinery: O_APPEND descriptor, reopen when the path changes, rotate under a lock."""
+    """Shared machinery: O_APPEND descriptor, reopen when the path changes, rotate under a lock.
+
+    Like the stdlib's ``BaseRotatingHandler``: ``namer`` (a callable turning the default
+    name of a rotated file into the name to use) and ``rotator`` (a callable moving the
+    source file to that name, by default a rename) can be set on the class or the instance,
+    and :meth:`rotation_filename` and :meth:`rotate` apply them.
+    """
 
     terminator = "\n"
+    namer: Callable[[str], str] | None = None
+    rotator: Callable[[str, str], Any] | None = None
 
     def __init__(
         self,
@@ -38,6 +57,7 @@ class ProcessSafeFileHandler(logging.Handler):
         mode: str = "a",
         encoding: str | None = None,
         delay: bool = False,
+        errors: str | None = None,
         *,
         reopen_check_interval: float = 1.0,
     ) -> None:
@@ -51,15 +71,18 @@ class ProcessSafeFileHandler(logging.Handler):
         self.baseFilename = os.path.abspath(os.fspath(filename))  # noqa: PTH100 - stdlib name
         self.mode = mode
         self.encoding = encoding
+        self.errors = errors
         self.delay = delay
         self.reopen_check_interval = reopen_check_interval
         self._codec, self._bom = _line_codec(encoding)
+        self._errors = errors or "backslashreplace"
         self._newline = self.terminator.encode(self._codec)
         self._truncate_on_open = mode.startswith("w")
         path = Path(self.baseFilename)
         self._lock_file = LockFile(str(path.with_name(f".{path.name}.lock")))
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None
+        self._regular = True
         self._end = -1  # where this handler's last line ended in the open file (-1: unknown)
         self._next_path_check = 0.0
         self._error_reported = False
@@ -79,7 +102,8 @@ class ProcessSafeFileHandler(logging.Handler):
             Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.baseFilename, flags, 0o644)
         st = os.fstat(fd)
-        if self._bom and st.st_size == 0:
+        self._regular = stat.S_ISREG(st.st_mode)
+        if self._bom and st.st_size == 0 and self._regular:
             st = self._write_bom(fd)
         self._fd = fd
         self._identity = (st.st_dev, st.st_ino)
@@ -120,6 +144,27 @@ class ProcessSafeFileHandler(logging.Handler):
             return None
         return (st.st_dev, st.st_ino)
 
+    # -- rotation hooks (the stdlib's BaseRotatingHandler API) -------------------------------
+
+    def rotation_filename(self, default_name: str) -> str:
+        """Return the name of a rotated file: ``namer(default_name)`` if a namer is set."""
+        namer = self.namer
+        return namer(default_name) if callable(namer) else default_name
+
+    def rotate(self, source: str, dest: str) -> None:
+        """Move ``source`` to ``dest``: ``rotator(source, dest)`` if set, else a rename.
+
+        Called under the exclusive lock, with no process writing to ``source``.
+        """
+        rotator = self.rotator
+        if callable(rotator):
+            rotator(source, dest)
+        elif Path(source).exists():
+            Path(source).replace(dest)
+
+    def _encode(self, record: logging.LogRecord) -> bytes:
+        return (self.format(record) + self.terminator).encode(self._codec, self._errors)
+
     # -- writing -----------------------------------------------------------------------------
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -129,7 +174,7 @@ class ProcessSafeFileHandler(logging.Handler):
         a crash of this process; not fsynced).
         """
         try:
-            data = (self.format(record) + self.terminator).encode(self._codec, "backslashreplace")
+            data = self._encode(record)
             fd = self._fd
             if fd is None:
                 fd = self._open()
@@ -137,18 +182,12 @@ class ProcessSafeFileHandler(logging.Handler):
                 self._next_path_check = record.created + self.reopen_check_interval
                 if self._path_identity() != self._identity:
                     fd = self._reopen()
-            fd = self._before_write(fd, len(data), record.created)
-            written = os.write(fd, data)
-            if written == len(data):
-                self._end = _unglue(fd, data, self._newline, len(self._bom), self._end)
+            if not self._regular:  # a device or a pipe: nothing to rotate, nothing to read back
+                _write_all(fd, data)
+            elif callable(self.rotator):
+                self._write_guarded(data, record.created)
             else:
-                self._end = -1
-            while written < len(data):
-                try:
-                    written += os.write(fd, data[written:])
-                except OSError:
-                    _drop_fragment(fd, written)
-                    raise
+                self._write(self._before_write(fd, len(data), record.created), data)
             if self._error_reported:
                 self._error_reported = False
         except RecursionError:
@@ -156,6 +195,31 @@ class ProcessSafeFileHandler(logging.Handler):
         except Exception:
             self._close_fd()
             self.handleError(record)
+
+    def _write(self, fd: int, data: bytes) -> None:
+        written = os.write(fd, data)
+        if written == len(data):
+            self._end = _unglue(fd, data, self._newline, len(self._bom), self._end)
+            return
+        self._end = -1
+        while written < len(data):
+            try:
+                written += os.write(fd, data[written:])
+            except OSError:
+                _drop_fragment(fd, written)
+                raise
+
+    def _write_guarded(self, data: bytes, now: float) -> None:
+        """Write under the shared lock, into the file at the path (a custom rotator may run)."""
+        for _ in range(3):
+            fd = self._fd if self._fd is not None else self._open()
+            fd = self._before_write(fd, len(data), now)
+            with self._lock_file.shared():
+                if self._path_identity() == self._identity:
+                    self._write(fd, data)
+                    return
+            self._reopen()  # rotated (or moved) since: write to the new file
+        self._write(self._fd if self._fd is not None else self._open(), data)
 
     def _before_write(self, fd: int, size: int, now: float) -> int:
         """Hook: rotate if needed before ``size`` bytes are written at time ``now``."""
@@ -224,6 +288,12 @@ def _unglue(fd: int, data: bytes, newline: bytes, floor: int, previous_end: int)
         os.write(fd, data)
         end = os.lseek(fd, 0, os.SEEK_CUR)
     return end
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _drop_fragment(fd: int, written: int) -> None:

@@ -8,16 +8,17 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from logging_ext._context import ContextFilter, context_has_pipeline
 from logging_ext._errors import InvalidHandlerArgumentError
+from logging_ext._filebase import ProcessSafeFileHandler
 from logging_ext._formatter import JsonFormatter
 from logging_ext._handlers import ProcessSafeRotatingFileHandler
 from logging_ext._query import EVENTS_FILE, EVENTS_SUBDIR, read_events, summarize_events
-from logging_ext._retention import cleanup_old_logs
+from logging_ext._retention import delete_expired, standard_families
 from logging_ext._timed import ProcessSafeTimedRotatingFileHandler
 
 if TYPE_CHECKING:
@@ -416,9 +417,19 @@ class PipelineLogger:
     def cleanup_old_logs(self) -> int:
         """Delete rotated log files older than ``retention_days``; return how many were deleted.
 
-        Active files are never deleted; safe while other processes log or clean up.
+        Only the rotated siblings of this logger's files (see :func:`logging_ext.cleanup_old_logs`),
+        named by the ``namer`` set on each handler, if any. Active files are never deleted;
+        safe while other processes log or clean up.
         """
-        return cleanup_old_logs(self.log_dir, self.retention_days)
+        families = standard_families(self.log_dir)
+        sinks = self._sinks
+        if sinks is not None:
+            handlers = [sinks.events_handler, *sinks.shared]
+            namers = {
+                h.baseFilename: h.namer for h in handlers if isinstance(h, ProcessSafeFileHandler)
+            }
+            families = [replace(f, namer=namers.get(str(f.path)) or f.namer) for f in families]
+        return delete_expired(families, self.retention_days)
 
     def __repr__(self) -> str:
         return f"PipelineLogger(log_dir={str(self.log_dir)!r})"

@@ -7,10 +7,13 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from logging_ext._errors import InvalidHandlerArgumentError
 from logging_ext._filebase import ProcessSafeFileHandler, stat_or_none
+
+if TYPE_CHECKING:
+    import logging
 
 __all__ = ["ProcessSafeTimedRotatingFileHandler"]
 
@@ -29,29 +32,34 @@ class ProcessSafeTimedRotatingFileHandler(ProcessSafeFileHandler):
     """Drop-in for :class:`logging.handlers.TimedRotatingFileHandler`, safe across processes.
 
     Records are appended whole with one ``O_APPEND`` write (no loss, no torn or interleaved
-    lines across processes). ``when="midnight"`` (and ``"D"``) rotates at local midnight,
-    ``"W0"``-``"W6"`` at the midnight that ends that weekday (Monday is 0), every ``interval``
-    days or weeks, with the boundaries computed in local calendar time exactly as the stdlib
-    computes them, so a day of 23 or 25 hours (a DST change) still rotates at midnight;
-    ``"H"``, ``"M"`` and ``"S"`` rotate on multiples of ``interval`` hours, minutes or seconds
-    of the clock, so every process agrees on the boundaries. At the first record of a new
-    period the file is renamed to ``name.<period>`` (``name.2025-10-06`` for daily rotation,
-    the stdlib's suffixes) under the lock file ``.<name>.lock``, only if that dated file does
-    not exist yet and the file at the path is still the one of the old period: two processes
-    never both rotate, and no rotated file is ever overwritten (CPython issue 130108). Every
-    process then reopens the new file. ``backupCount`` (when > 0) keeps that many dated files.
+    lines across processes). ``when="midnight"`` (and ``"D"``) rotates at local midnight, or
+    at ``atTime``; ``"W0"``-``"W6"`` at the midnight that ends that weekday (Monday is 0), or
+    at ``atTime`` on it; every ``interval`` days or weeks, with the boundaries computed on the
+    local calendar exactly as the stdlib computes them, so a day of 23 or 25 hours (a DST
+    change) still rotates at midnight. ``"H"``, ``"M"`` and ``"S"`` rotate on multiples of
+    ``interval`` hours, minutes or seconds of the clock, so every process agrees on the
+    boundaries. At the first record of a new period the file is moved to ``name.<period>``
+    (``name.2025-10-06`` for daily rotation, the stdlib's suffixes; through ``namer`` and
+    ``rotator`` when set) under the lock file ``.<name>.lock``, only if that name is still free
+    and the file at the path is still the one of the old period: two processes never both
+    rotate, and no rotated file is ever overwritten (CPython issue 130108). Every process then
+    reopens the new file. ``backupCount`` (when > 0) keeps that many rotated files.
 
     A file left from an earlier run is judged by its modification time, so a file last written
     yesterday is rotated to yesterday's name at the first record today.
 
     Args:
         filename: Path of the log file; its directory is created when missing.
-        when: ``"S"``, ``"M"``, ``"H"``, ``"D"``, ``"midnight"`` or ``"W0"``-``"W6"``.
+        when: ``"S"``, ``"M"``, ``"H"``, ``"D"``, ``"midnight"`` or ``"W0"``-``"W6"`` (any case).
         interval: Number of ``when`` units per period.
-        backupCount: Number of dated files kept (0: all).
+        backupCount: Number of rotated files kept (0: all).
         encoding: Text encoding of the lines (default UTF-8).
         delay: Open the file at the first record instead of now.
         utc: Use UTC instead of local time for boundaries and file names.
+        atTime: A :class:`datetime.time` of day at which ``midnight``, ``D`` and ``W<d>``
+            rotate instead of midnight.
+        errors: How encoding errors are handled (default ``"backslashreplace"``: never lose
+            a record to an unencodable character).
         reopen_check_interval: Seconds between checks that the path still names the open
             file (0: before every record).
 
@@ -64,12 +72,14 @@ class ProcessSafeTimedRotatingFileHandler(ProcessSafeFileHandler):
     def __init__(  # noqa: PLR0917 - the stdlib's positional signature
         self,
         filename: str | os.PathLike[str],
-        when: str = "midnight",
+        when: str = "h",
         interval: int = 1,
         backupCount: int = 0,  # noqa: N803 - the stdlib's argument names
         encoding: str | None = None,
         delay: bool = False,
         utc: bool = False,
+        atTime: dt.time | None = None,  # noqa: N803
+        errors: str | None = None,
         *,
         reopen_check_interval: float = 1.0,
     ) -> None:
@@ -92,37 +102,56 @@ class ProcessSafeTimedRotatingFileHandler(ProcessSafeFileHandler):
         self.when = key
         self.backupCount = backupCount
         self.utc = utc
+        self.atTime = atTime
         self.interval = unit * interval  # seconds, as the stdlib keeps it
         self._count = interval
         self._calendar = unit >= _DAY
         self.extMatch = re.compile(rf"(?<!\d){pattern}(?!\d)", re.ASCII)
         self.rolloverAt = 0.0
         super().__init__(
-            filename, "a", encoding, delay, reopen_check_interval=reopen_check_interval
+            filename, "a", encoding, delay, errors, reopen_check_interval=reopen_check_interval
         )
+        if self._fd is None:  # delay: judge the file as the stdlib does, without opening it
+            st = stat_or_none(self.baseFilename)
+            self.rolloverAt = self.computeRollover(st.st_mtime if st else time.time())
 
     def computeRollover(self, currentTime: float) -> float:  # noqa: N802, N803 - stdlib names
         """Return the first rotation time after ``currentTime`` (epoch seconds).
 
-        ``midnight``/``D``: the local midnight that ends the day of ``currentTime``, plus
-        ``interval - 1`` days; ``W<d>``: the midnight that ends the next weekday ``d`` (that day
-        itself included), plus ``interval - 1`` weeks. These are computed on the local calendar
-        (UTC with ``utc=True``) as the stdlib does: a wall-clock time that a DST change skips
-        is taken at the same distance past the change, one that occurs twice keeps the offset
-        in force at ``currentTime`` when it can. ``H``/``M``/``S``: the next multiple of the
-        period on the local clock.
+        ``midnight``/``D``: the local midnight that ends the day of ``currentTime`` (or the
+        next ``atTime``), plus ``interval - 1`` days; ``W<d>``: the midnight that ends the next
+        weekday ``d``, that day included (or ``atTime`` on it), plus ``interval - 1`` weeks.
+        These are computed on the local calendar (UTC with ``utc=True``) as the stdlib does: a
+        wall-clock time that a DST change skips is taken at the same distance past the change,
+        one that occurs twice keeps the offset in force at ``currentTime`` when it can.
+        ``H``/``M``/``S``: the next multiple of the period on the local clock.
         """
         if not self._calendar:
             offset = 0 if self.utc else time.localtime(currentTime).tm_gmtoff
             local = currentTime + offset
             return (local // self.interval + 1) * self.interval - offset
+        at = self.atTime
         return _calendar_boundary(
             currentTime,
             days=self._count if self.dayOfWeek is None else 7 * self._count,
             weekday=self.dayOfWeek,
-            at_seconds=_DAY,
+            at_seconds=_DAY if at is None else at.hour * 3600 + at.minute * 60 + at.second,
             utc=self.utc,
         )
+
+    def shouldRollover(self, record: logging.LogRecord | None) -> bool:  # noqa: N802
+        """Return whether the current period is over (``record`` is not used), as the stdlib.
+
+        A file that is not regular (``/dev/null``) never rotates: its next rotation time is
+        moved on instead.
+        """
+        now = time.time()
+        if now < self.rolloverAt:
+            return False
+        if self._fd is not None and not self._regular:
+            self.rolloverAt = self.computeRollover(now)
+            return False
+        return True
 
     def _period_suffix(self, rollover_at: float) -> str:
         """The suffix (``2025-10-06`` for daily periods) of the period that ends then."""
@@ -148,43 +177,71 @@ class ProcessSafeTimedRotatingFileHandler(ProcessSafeFileHandler):
                 and (st.st_dev, st.st_ino) == self._identity
                 and st.st_size > len(self._bom)
             ):
-                target = f"{self.baseFilename}.{self._period_suffix(self.rolloverAt)}"
-                if not os.path.lexists(target):
-                    Path(self.baseFilename).rename(target)
-                    self._delete_old_files()
+                self._rotate_to_period()
             fd = self._reopen()
         self.rolloverAt = self.computeRollover(now)
         return fd
 
+    def _rotate_to_period(self) -> None:
+        """Move the file to its period's name if that name is free; drop the oldest files."""
+        suffix = self._period_suffix(self.rolloverAt)
+        target = self.rotation_filename(f"{self.baseFilename}.{suffix}")
+        if os.path.lexists(target):  # already rotated: never overwrite a rotated file
+            return
+        self.rotate(self.baseFilename, target)
+        if self.backupCount > 0:
+            for old in self.getFilesToDelete():
+                Path(old).unlink(missing_ok=True)
+
     def doRollover(self) -> None:  # noqa: N802 - stdlib name
-        """Rotate the current file to its period's name now, if that name is still free."""
+        """Rotate now, as the stdlib method of this name does.
+
+        The file goes to the name of the period that ends at ``rolloverAt`` (unless a file
+        has that name already: nothing is overwritten), the oldest rotated files beyond
+        ``backupCount`` are deleted, and the next rotation time is computed from now. The file
+        is reopened at once unless ``delay`` is set.
+        """
         self.acquire()
         try:
-            fd = self._fd if self._fd is not None else self._open()
-            self.rolloverAt = 0.0
-            self._before_write(fd, 0, time.time())
+            with self._lock_file.exclusive():
+                if Path(self.baseFilename).exists():
+                    self._rotate_to_period()
+                self._close_fd()
+                if not self.delay:
+                    self._open()
+            self.rolloverAt = self.computeRollover(time.time())
         finally:
             self.release()
 
     def rotated_files(self) -> list[Path]:
-        """Return this log's dated files (``name.<suffix>``), oldest first."""
+        """Return this log's rotated files (``name.<suffix>``, through ``namer``), sorted."""
         path = Path(self.baseFilename)
-        prefix = path.name + "."
         try:
             names = [p.name for p in path.parent.iterdir()]
         except FileNotFoundError:
             return []
-        dated = [
-            n for n in names if n.startswith(prefix) and self.extMatch.fullmatch(n[len(prefix) :])
-        ]
-        return [path.parent / n for n in sorted(dated)]
+        return [path.parent / name for name in sorted(names) if self._is_rotated(name)]
 
-    def _delete_old_files(self) -> None:
-        if self.backupCount <= 0:
-            return
+    def _is_rotated(self, name: str) -> bool:
+        base = Path(self.baseFilename).name
+        if not callable(self.namer):
+            return name.startswith(base + ".") and bool(
+                self.extMatch.fullmatch(name[len(base) + 1 :])
+            )
+        # As the stdlib: a name holding a date suffix that the namer makes from the default.
+        match = self.extMatch.search(name)
+        while match:
+            if Path(self.rotation_filename(f"{self.baseFilename}.{match[0]}")).name == name:
+                return True
+            match = self.extMatch.search(name, match.start() + 1)
+        return False
+
+    def getFilesToDelete(self) -> list[str]:  # noqa: N802 - stdlib name
+        """Return the rotated files beyond the newest ``backupCount``, as the stdlib does."""
         files = self.rotated_files()
-        for old in files[: max(0, len(files) - self.backupCount)]:
-            old.unlink(missing_ok=True)
+        if len(files) < self.backupCount:
+            return []
+        return [str(p) for p in files[: len(files) - self.backupCount]]
 
 
 def _calendar_boundary(

@@ -74,3 +74,31 @@ def rotate_once(path: str, ready: Any) -> None:
     ready.set()
     handler.emit(logging.makeLogRecord({"msg": "after the rotation"}))
     handler.close()
+
+
+def gz_namer(name: str) -> str:
+    return name + ".gz"
+
+
+def gz_rotator(source: str, dest: str) -> None:
+    import gzip
+    import os
+    import shutil
+
+    with open(source, "rb") as raw, gzip.open(dest, "wb") as packed:
+        shutil.copyfileobj(raw, packed)
+    os.remove(source)
+
+
+def write_compressed(path: str, worker: int, count: int, max_bytes: int) -> None:
+    handler = ProcessSafeRotatingFileHandler(path, maxBytes=max_bytes, backupCount=100_000)
+    handler.namer = gz_namer
+    handler.rotator = gz_rotator
+    _write(handler, worker, count, pause=0.0)
+
+
+def write_compressed_timed(path: str, worker: int, count: int, pause: float) -> None:
+    handler = ProcessSafeTimedRotatingFileHandler(path, when="S", interval=1)
+    handler.namer = gz_namer
+    handler.rotator = gz_rotator
+    _write(handler, worker, count, pause=pause)

@@ -276,7 +276,8 @@ def test_an_existing_dated_file_is_never_overwritten(tmp_path: Path) -> None:
     (tmp_path / f"events.log.{suffix}").write_text('{"message": "rotated earlier"}\n')
     path.write_text('{"message": "late"}\n')
     os.utime(path, (yesterday, yesterday))
-    _logger("no_overwrite", ProcessSafeTimedRotatingFileHandler(path)).info("today")
+    handler = ProcessSafeTimedRotatingFileHandler(path, when="midnight")
+    _logger("no_overwrite", handler).info("today")
     assert _messages([tmp_path / f"events.log.{suffix}"]) == ["rotated earlier"]
     assert _messages([path]) == ["late", "today"]
 

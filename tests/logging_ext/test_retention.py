@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import time
@@ -147,3 +148,20 @@ def test_with_a_namer_only_the_names_it_produces_are_rotated_files(tmp_path: Pat
     assert cleanup_old_logs(tmp_path, 7, namer=namer) == 2
     assert not any(p.exists() for p in ours)
     assert all(p.exists() for p in kept)
+
+
+def test_pipeline_logger_cleanup_follows_the_namer_set_on_its_handler(tmp_path: Path) -> None:
+    with PipelineLogger(tmp_path, retention_days=7) as logger:
+        (handler,) = [
+            h
+            for h in logging.getLogger().handlers
+            if h.get_name() == f"logging_ext.pipeline:{tmp_path.resolve()}"
+        ]
+        handler.namer = lambda name: name + ".gz"  # type: ignore[attr-defined]
+        compressed = _touch(tmp_path / "pipeline.log.1.gz", 30)
+        plain = _touch(tmp_path / "pipeline.log.2", 30)
+        errors_log = _touch(tmp_path / "errors" / "errors.log.1", 30)  # no namer there
+        assert logger.cleanup_old_logs() == 2
+    assert not compressed.exists()
+    assert plain.exists()
+    assert not errors_log.exists()
