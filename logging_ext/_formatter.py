@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from pythonjsonlogger import json as pjl_json
@@ -26,6 +27,9 @@ DEFAULT_RENAMES: dict[str, str] = {
 }
 
 _second_cache: tuple[int, str] = (-1, "")
+# The attributes LogRecord.__init__ sets, in its order: a record's extra fields follow them.
+_STANDARD = tuple(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+_STANDARD_COUNT = len(_STANDARD)
 
 
 def iso_timestamp(created: float) -> str:
@@ -189,7 +193,10 @@ class JsonFormatter(pjl_json.JsonFormatter):
                 log_data[rename.get(key, key)] = value
         skip = self._skip_fields
         if not attributes.keys() <= skip:  # one C-level pass when there is no extra field
-            for key, value in attributes.items():
+            items = iter(attributes.items())
+            if tuple(islice(attributes, _STANDARD_COUNT)) == _STANDARD:
+                items = islice(items, _STANDARD_COUNT, None)  # extras come after these
+            for key, value in items:
                 if key not in skip and not (isinstance(key, str) and key.startswith("_")):
                     log_data[rename.get(key, key)] = value
         if self.rename_fields_keep_missing:

@@ -29,6 +29,7 @@ import hashlib
 import logging
 import sys
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -65,6 +66,28 @@ class ScopeFilter(logging.Filter):
         if name.startswith("logging_ext."):
             return name == self.events_logger
         return "pipeline_id" in record.__dict__ or context_has_pipeline()
+
+
+class _SharedFormatter(JsonFormatter):
+    """The formatter of pipeline.log and errors.log: one record is formatted once for both.
+
+    An ERROR record goes to both files with the same layout: the second handler reuses the
+    line of the first (same record object, no attribute added since) instead of formatting it
+    again.
+    """
+
+    def __init__(self, fmt: list[str]) -> None:
+        super().__init__(fmt)
+        self._last: tuple[weakref.ref[logging.LogRecord], int, str] | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return ``record``'s line, formatted once however many handlers ask."""
+        last = self._last
+        if last is not None and last[0]() is record and last[1] == len(record.__dict__):
+            return last[2]
+        line = super().format(record)
+        self._last = (weakref.ref(record), len(record.__dict__), line)
+        return line
 
 
 class _Watched(logging.Handler):
@@ -256,10 +279,11 @@ def _build(directory: Path, *, level: int, max_bytes: int, backup_count: int) ->
     events.set_name(handler_name("events", directory))
     events.addFilter(context)
     records: list[_Watched] = []
+    formatter = _SharedFormatter(list(RECORD_FIELDS))
     for kind, path in (("pipeline", directory / "pipeline.log"),
                        ("errors", directory / "errors" / "errors.log")):  # fmt: skip
         file = _RecordsFile(path, maxBytes=max_bytes, backupCount=backup_count, delay=True)
-        file.setFormatter(JsonFormatter(list(RECORD_FIELDS)))
+        file.setFormatter(formatter)
         file.set_name(handler_name(kind, directory))
         file.addFilter(scope)
         file.addFilter(context)
