@@ -119,7 +119,8 @@ def test_default_format(env: Env) -> None:
     ("fmt", "style"),
     [
         ("[%(levelname)8s] %(message)s %(filename)s:%(lineno)d %(asctime)", "%"),
-        ("$$literal $levelname ${message} $filename ${lineno} $asctime", "$"),
+        # braced only: unbraced $name fields need python-json-logger 4.2 (we support 4.0+)
+        ("$$literal ${levelname} ${message} ${filename} ${lineno} ${asctime}", "$"),
         ("levelname,,message,filename,lineno,asctime,", ","),
         (["levelname", "message", "filename", "lineno", "asctime"], "%"),
         (("levelname", "message", "filename", "lineno", "asctime"), "%"),
