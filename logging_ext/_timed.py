@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import stat
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -148,7 +149,12 @@ class ProcessSafeTimedRotatingFileHandler(ProcessSafeFileHandler):
         now = time.time()
         if now < self.rolloverAt:
             return False
-        if self._fd is not None and not self._regular:
+        if self._fd is not None:
+            regular = self._regular
+        else:
+            st = stat_or_none(self.baseFilename)
+            regular = st is None or stat.S_ISREG(st.st_mode)
+        if not regular:
             self.rolloverAt = self.computeRollover(now)
             return False
         return True

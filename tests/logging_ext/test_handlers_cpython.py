@@ -506,3 +506,11 @@ def test_compute_rollover_intervals_local_at_time(tmp_path: Path) -> None:
         ("2012-10-14T12:00:00", "2012-11-04T12:00:00"),
         ("2012-10-28T12:00:00", "2012-11-18T12:00:00"),
     ])  # fmt: skip
+
+
+def test_timed_should_not_rollover_a_device_not_opened_yet() -> None:
+    fh = TimedRotatingFileHandler(os.devnull, "S", encoding="utf-8", backupCount=1, delay=True)
+    fh.rolloverAt = 0
+    assert not fh.shouldRollover(logging.makeLogRecord({"msg": "testing - device file"}))
+    assert fh.rolloverAt > 0
+    fh.close()
