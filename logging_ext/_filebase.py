@@ -174,7 +174,7 @@ class ProcessSafeFileHandler(logging.Handler):
         a crash of this process; not fsynced).
         """
         try:
-            data = self._encode(record)
+            data = (self.format(record) + self.terminator).encode(self._codec, self._errors)
             fd = self._fd
             if fd is None:
                 fd = self._open()
@@ -182,12 +182,17 @@ class ProcessSafeFileHandler(logging.Handler):
                 self._next_path_check = record.created + self.reopen_check_interval
                 if self._path_identity() != self._identity:
                     fd = self._reopen()
-            if not self._regular:  # a device or a pipe: nothing to rotate, nothing to read back
+            if not self._regular:  # a device or a pipe: nothing to rotate or read back
                 _write_all(fd, data)
-            elif callable(self.rotator):
+            elif self.rotator is not None and callable(self.rotator):
                 self._write_guarded(data, record.created)
             else:
-                self._write(self._before_write(fd, len(data), record.created), data)
+                fd = self._before_write(fd, len(data), record.created)
+                written = os.write(fd, data)
+                if written == len(data):
+                    self._end = _unglue(fd, data, self._newline, len(self._bom), self._end)
+                else:
+                    self._finish(fd, data, written)
             if self._error_reported:
                 self._error_reported = False
         except RecursionError:
@@ -200,7 +205,11 @@ class ProcessSafeFileHandler(logging.Handler):
         written = os.write(fd, data)
         if written == len(data):
             self._end = _unglue(fd, data, self._newline, len(self._bom), self._end)
-            return
+        else:
+            self._finish(fd, data, written)
+
+    def _finish(self, fd: int, data: bytes, written: int) -> None:
+        """Write the rest of a line cut short (a full disk); cut what was written on failure."""
         self._end = -1
         while written < len(data):
             try:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pythonjsonlogger import json as pjl_json
 
-from logging_ext._jsonsafe import dumps_strict, to_jsonable
+from logging_ext._jsonsafe import dumps_strict, strict_encoder, to_jsonable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -149,7 +149,7 @@ class JsonFormatter(pjl_json.JsonFormatter):
             record.message = record.getMessage()
         if self._uses_asctime:
             record.asctime = self.formatTime(record, self.datefmt)
-        if self.exc_fields:
+        if self.exc_fields and (record.exc_info or record.exc_text or record.stack_info):
             self._add_exception(record, message_dict)
         log_data: dict[str, Any] = {}
         self.add_fields(log_data, record, message_dict)
@@ -206,6 +206,11 @@ class JsonFormatter(pjl_json.JsonFormatter):
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         """Serialise ``log_data`` to strict JSON (never ``NaN``); never raises."""
         serializer = self.json_serializer
+        if serializer is json.dumps and self.json_default is None and self.json_encoder is None:
+            try:  # the common case: plain data, one encoder shared by every formatter
+                return strict_encoder(self.json_ensure_ascii, self.json_indent).encode(log_data)
+            except (ValueError, TypeError, RecursionError):
+                pass
         if serializer is json.dumps:
             return dumps_strict(
                 log_data,

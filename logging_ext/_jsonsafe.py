@@ -197,7 +197,7 @@ def _jsonable(value: Any, path: frozenset[int], hook: Callable[[Any], Any]) -> A
 
 
 @functools.cache
-def _strict_encoder(ensure_ascii: bool, indent: int | str | None) -> json.JSONEncoder:
+def strict_encoder(ensure_ascii: bool, indent: int | str | None) -> json.JSONEncoder:
     """One shared encoder per option set (an encoder keeps no state between calls)."""
     return json.JSONEncoder(
         default=json_default, allow_nan=False, ensure_ascii=ensure_ascii, indent=indent
@@ -225,12 +225,15 @@ def dumps_strict(
         cls: A ``json.JSONEncoder`` subclass to encode with; its ``default`` method is the
             hook when ``default`` is not given.
     """
+    if cls is None and default is None:
+        try:
+            return strict_encoder(ensure_ascii, indent).encode(value)
+        except (ValueError, TypeError, RecursionError):
+            pass
     options: dict[str, Any] = {"allow_nan": False, "ensure_ascii": ensure_ascii, "indent": indent}
     hook = default
     try:
         if cls is None:
-            if default is None:
-                return _strict_encoder(ensure_ascii, indent).encode(value)
             return json.dumps(value, default=chain_default(default), **options)
         encoder = cls(default=default, **options)
         hook = encoder.default

@@ -13,7 +13,7 @@ from logging_ext._errors import InvalidHandlerArgumentError
 from logging_ext._filebase import ProcessSafeFileHandler
 from logging_ext._query import EVENTS_SUBDIR, read_events, summarize_events
 from logging_ext._retention import delete_expired, standard_families
-from logging_ext._sinks import Sinks, acquire, release, repair
+from logging_ext._sinks import Sinks, acquire, record_factory, release, repair
 
 if TYPE_CHECKING:
     import os
@@ -98,7 +98,7 @@ class PipelineLogger:
             configure_root=configure_root,
         )
         self._events_logger = self._sinks.events_logger
-        self._record_factory = logging.getLogRecordFactory()
+        self._record_factory = record_factory()
 
     def close(self) -> None:
         """Stop using the directory's handlers; the last logger of the directory detaches them.

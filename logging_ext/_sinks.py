@@ -40,6 +40,7 @@ from logging_ext._query import EVENTS_FILE, EVENTS_SUBDIR
 from logging_ext._timed import ProcessSafeTimedRotatingFileHandler
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 __all__: list[str] = []
@@ -82,6 +83,8 @@ class _SharedFormatter(JsonFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Return ``record``'s line, formatted once however many handlers ask."""
+        if record.levelno < logging.ERROR:  # written to pipeline.log only
+            return super().format(record)
         last = self._last
         if last is not None and last[0]() is record and last[1] == len(record.__dict__):
             return last[2]
@@ -137,12 +140,14 @@ class Sinks:
 
     def intact(self) -> bool:
         """Whether every handler is attached where it belongs and the logger is enabled."""
-        if self.broken or self.events_logger.disabled:
+        logger = self.events_logger
+        if self.broken or logger.disabled or self.events_handler not in logger.handlers:
             return False
-        if self.events_handler not in self.events_logger.handlers:
-            return False
-        host = self.shared_host.handlers
-        return all(handler in host for handler in self.shared)
+        host = (_ROOT if self.on_root else logger).handlers
+        for handler in self.shared:  # noqa: SIM110 - a loop: this runs for every event
+            if handler not in host:
+                return False
+        return True
 
     def note_event(self, event_type: str, pipeline_id: str) -> None:
         """Remember which pipelines are running, for repairs triggered by their records."""
@@ -155,10 +160,11 @@ class Sinks:
                 del active[next(iter(active))]
 
 
+_ROOT = logging.getLogger()
 _SINKS: dict[str, Sinks] = {}
 _BROKEN: set[Sinks] = set()
 _LOCK = threading.RLock()
-_hook: dict[str, Any] = {"factory": None, "stopped": False}
+_hook: dict[str, Any] = {"factory": None, "wrapper": None, "stopped": False}
 
 
 def handler_name(kind: str, directory: Path) -> str:
@@ -243,6 +249,13 @@ def _mark_broken(sinks: Sinks) -> None:
     _BROKEN.add(sinks)
 
 
+def record_factory() -> Callable[..., logging.LogRecord]:
+    """The log record factory, without the repair hook wrapped around it (for events)."""
+    factory = logging.getLogRecordFactory()
+    base = _hook["factory"]
+    return base if factory is _hook["wrapper"] and base is not None else factory
+
+
 def _install_hook() -> None:
     """Wrap the log record factory once, so that records can trigger repairs (see above)."""
     if _hook["factory"] is not None:
@@ -255,6 +268,7 @@ def _install_hook() -> None:
             _repair_for_context()
         return base(*args, **kwargs)
 
+    _hook["wrapper"] = factory
     logging.setLogRecordFactory(factory)
     # Runs before logging's own shutdown (registered earlier), which closes every handler.
     atexit.register(_hook.__setitem__, "stopped", True)
