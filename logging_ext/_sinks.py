@@ -218,21 +218,34 @@ def release(sinks: Sinks) -> None:
             root.setLevel(sinks.root_level[0])
 
 
-def repair(sinks: Sinks) -> None:
-    """Re-enable the events logger and re-attach the sinks' own handlers where missing."""
-    with _LOCK:
-        _BROKEN.discard(sinks)
-        sinks.broken = False
-        if sinks.users <= 0:  # released: nothing to keep attached
-            return
-        logger = sinks.events_logger
-        logger.disabled = False
-        if logger.level == logging.NOTSET:  # reset by a configuration of a parent logger
-            logger.setLevel(sinks.level)
-        _attach(logger, sinks.events_handler)
-        host = sinks.shared_host
-        for handler in sinks.shared:
-            _attach(host, handler)
+def repair(sinks: Sinks, *, wait: bool = True) -> None:
+    """Re-enable the events logger and re-attach the sinks' own handlers where missing.
+
+    With ``wait=False`` (from inside logging, possibly under its module lock), a repair that
+    would have to wait for another thread is skipped: the next event repairs.
+    """
+    if not _LOCK.acquire(blocking=wait):
+        return
+    try:
+        _repair(sinks)
+    finally:
+        _LOCK.release()
+
+
+def _repair(sinks: Sinks) -> None:
+    # Called with _LOCK held.
+    _BROKEN.discard(sinks)
+    sinks.broken = False
+    if sinks.users <= 0:  # released: nothing to keep attached
+        return
+    logger = sinks.events_logger
+    logger.disabled = False
+    if logger.level == logging.NOTSET:  # reset by a configuration of a parent logger
+        logger.setLevel(sinks.level)
+    _attach(logger, sinks.events_handler)
+    host = sinks.shared_host
+    for handler in sinks.shared:
+        _attach(host, handler)
 
 
 def _attach(logger: logging.Logger, handler: logging.Handler) -> None:
@@ -280,7 +293,7 @@ def _repair_for_context() -> None:
         return
     for sinks in list(_BROKEN):
         if pipeline_id in sinks.active:
-            repair(sinks)
+            repair(sinks, wait=False)
 
 
 def _build(directory: Path, *, level: int, max_bytes: int, backup_count: int) -> Sinks:

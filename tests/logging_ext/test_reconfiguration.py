@@ -119,3 +119,31 @@ def test_records_outside_any_pipeline_do_not_bring_back_a_closed_logger(tmp_path
         logging.getLogger("user").warning("after close")
     assert not [h for h in logging.getLogger().handlers if "logging_ext" in (h.get_name() or "")]
     assert [r["message"] for r in _lines(tmp_path / "logs" / "pipeline.log")] == ["pipeline_start"]
+
+
+def test_a_record_never_waits_for_a_repair_another_thread_is_doing(tmp_path: Path) -> None:
+    import threading
+
+    from logging_ext import _sinks
+
+    logger = PipelineLogger(tmp_path / "logs")
+    logger.log_event("pipeline_start", "run1")
+    logging.basicConfig(stream=io.StringIO(), force=True)
+    held, done = threading.Event(), threading.Event()
+
+    def hold_the_registry() -> None:
+        with _sinks._LOCK:
+            held.set()
+            done.wait(60)
+
+    holder = threading.Thread(target=hold_the_registry)
+    holder.start()
+    held.wait(60)
+    with log_context(pipeline_id="run1"):
+        logging.getLogger(f"user.{tmp_path.name}").error("while the registry is busy")
+    done.set()
+    holder.join(60)
+    logger.log_event("stage_start", "run1", "s")  # the next event repairs
+    messages = [r["message"] for r in _lines(tmp_path / "logs" / "pipeline.log")]
+    assert messages == ["pipeline_start", "stage_start"]
+    logger.close()
