@@ -331,8 +331,8 @@ def dtype_columns(draw: st.DrawFn, n: int) -> pd.Series:
         categories = draw(st.lists(st.text(max_size=3), min_size=1, max_size=6, unique=True))
         values = draw(st.lists(st.none() | st.sampled_from(categories), min_size=n, max_size=n))
         return pd.Series(pd.Categorical(values, categories=categories))
-    width = 32 if kind == "float32" else 64  # a wider value would overflow in the cast
-    floats = st.floats(allow_nan=True, allow_infinity=True, width=width)
+    # float32 values that fit float32: a wider value would overflow in the cast
+    floats = st.floats(allow_nan=True, allow_infinity=True, width=32 if kind == "float32" else 64)
     values = draw(st.lists(floats, min_size=n, max_size=n))
     return pd.Series(values, dtype=kind)
 
