@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from checkpointing._errors import (
     AmbiguousIdError,
+    CheckpointDecodeError,
     CheckpointError,
     CheckpointNotFoundError,
     FingerprintError,
@@ -48,6 +49,7 @@ from checkpointing.store import (
 __all__: list[str] = [
     "AmbiguousIdError",
     "Attempt",
+    "CheckpointDecodeError",
     "CheckpointDiff",
     "CheckpointError",
     "CheckpointManager",

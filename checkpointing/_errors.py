@@ -6,6 +6,7 @@ the builtin it resembles, so callers may catch either::
     Exception
     └── CheckpointError
         ├── IntegrityError           (also ValueError)   stored bytes do not match the manifest
+        ├── CheckpointDecodeError    (also ValueError)   intact bytes that cannot become the data
         ├── CheckpointNotFoundError  (also KeyError)     no checkpoint with that id
         ├── InvalidNameError         (also ValueError)   a pipeline id, stage or id is unusable
         ├── ItemNotFoundError        (also KeyError)     no committed item with that stage and key
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AmbiguousIdError",
+    "CheckpointDecodeError",
     "CheckpointError",
     "CheckpointNotFoundError",
     "FingerprintError",
@@ -71,6 +73,31 @@ class IntegrityError(CheckpointError, ValueError):
         self.reason = reason
 
     def __reduce__(self) -> tuple[type[IntegrityError], tuple[str, str, str]]:
+        return type(self), (self.checkpoint_id, self.path, self.reason)
+
+
+class CheckpointDecodeError(CheckpointError, ValueError):
+    """A checkpoint's data file is intact (its checksum matches) but cannot be decoded.
+
+    Never a sign of damage: the bytes are exactly those written. The file was written by a
+    newer version of the store, or needs a dtype this pandas or pyarrow lacks. The data file
+    is plain Parquet and can still be read with ``pandas.read_parquet``.
+
+    Attributes:
+        checkpoint_id: The checkpoint that could not be decoded.
+        path: Its data file.
+        reason: What failed, in a few words.
+    """
+
+    def __init__(self, checkpoint_id: str, path: str | Path, reason: str) -> None:
+        super().__init__(
+            f"checkpoint {checkpoint_id!r} is intact but cannot be decoded ({path}): {reason}"
+        )
+        self.checkpoint_id = checkpoint_id
+        self.path = str(path)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[CheckpointDecodeError], tuple[str, str, str]]:
         return type(self), (self.checkpoint_id, self.path, self.reason)
 
 

@@ -13,7 +13,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from checkpointing._errors import CheckpointNotFoundError, FingerprintError, IntegrityError
+from checkpointing._errors import (
+    CheckpointDecodeError,
+    CheckpointNotFoundError,
+    FingerprintError,
+    IntegrityError,
+)
 from checkpointing.pipeline import _cache
 from checkpointing.pipeline._fingerprint import explain, fingerprint
 from checkpointing.pipeline._origins import remember
@@ -207,6 +212,9 @@ class StageHooks:
                 loaded = self._manager.load_checkpoint(checkpoint_id)
             except IntegrityError as error:
                 failures.append(f"checkpoint {checkpoint_id} failed verification: {error.reason}")
+                continue
+            except CheckpointDecodeError as error:
+                failures.append(f"checkpoint {checkpoint_id} cannot be decoded: {error.reason}")
                 continue
             except CheckpointNotFoundError:
                 failures.append(f"checkpoint {checkpoint_id} not found")

@@ -25,8 +25,8 @@ from checkpointing.pipeline._map_progress import ProgressLine
 from checkpointing.pipeline._map_restore import ItemRestorer
 from checkpointing.pipeline._map_worker import MapTask
 from checkpointing.storage._names import validate_name
-from checkpointing.store._codec import metadata_to_json
 from checkpointing.store._ids import check_id_fits
+from checkpointing.store._jsonvalues import metadata_to_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping

@@ -109,7 +109,7 @@ class Pipeline:
         logging: bool | PipelineLogger | None = True,
         retention_days: float = 7,
         cleanup: bool = True,
-        level: int = std_logging.INFO,
+        level: int | str = std_logging.INFO,
         console: bool = False,
         save_after_each_stage: bool = True,
         stage_logs: bool = False,
