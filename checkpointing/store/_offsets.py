@@ -107,7 +107,7 @@ def _encode(value: object) -> Any:
     if isinstance(value, dt.time) and value.tzinfo is None:
         return {"time": value.isoformat()}
     if isinstance(value, np.datetime64):
-        return {"datetime64": str(value)}
+        return {"datetime64": [str(value), np.datetime_data(value.dtype)[0]]}
     if isinstance(value, tuple | list):
         return {"tuple": [_encode(v) for v in value]}
     raise TypeError(f"argument {value!r} of type {type(value).__name__} has no JSON form")
@@ -123,8 +123,9 @@ def _decode(value: Any) -> Any:
         return dt.timedelta(days=raw[0], seconds=raw[1], microseconds=raw[2])
     if kind == "time":
         return dt.time.fromisoformat(raw)
-    if kind == "datetime64":
-        return np.datetime64(raw)
+    if kind == "datetime64":  # [text, unit]; the unit keeps NaT from being generic
+        text, unit = raw
+        return np.datetime64(text, unit)
     if kind == "tuple":
         return tuple(_decode(v) for v in raw)
     raise ValueError(f"unknown offset argument kind {kind!r}")
