@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from checkpointing.pipeline import _decorators
+from checkpointing.pipeline._alerts import RunAlerts
 from checkpointing.pipeline._events import EventLog
 from checkpointing.pipeline._hooks import StageHooks
 from checkpointing.pipeline._run import RunTracker, describe_error
@@ -26,7 +27,7 @@ from checkpointing.store._ids import MAX_PREFIX_BYTES, check_id_fits
 from checkpointing.store._manager import CheckpointManager
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Iterable, Mapping
     from os import PathLike
     from types import TracebackType
 
@@ -71,6 +72,16 @@ class Pipeline:
         stage_log_dir: Directory of the per-stage logs (default ``<log_dir>/stages``).
         compression: Parquet codec of the checkpoints.
         lock_timeout: Seconds to wait for the store's registry lock.
+        alerts: Apprise URLs (``stagepoint[alerts]``) notified, off the pipeline's thread,
+            when the run ends as ``alerts_on`` says (docs/operations.md, "Alerts").
+        alerts_on: Outcomes that notify: ``"failure"``, ``"success"``, ``"slow"`` (a run
+            slower than ``slow_factor`` times the median of its last ``slow_min_runs`` or more
+            completed runs).
+        alert_window: Seconds during which the same failure is not notified again.
+        slow_factor: See ``alerts_on``.
+        slow_min_runs: See ``alerts_on``.
+        resume_hint: How to resume, in failure alerts: a string or a function of the pipeline
+            id (default: the ``Pipeline(...)`` call that continues the run).
 
     Raises:
         checkpointing.InvalidNameError: ``name`` or ``pipeline_id`` is not a valid name.
@@ -78,6 +89,10 @@ class Pipeline:
         checkpointing.RunRecordError: The record of ``pipeline_id`` cannot be read.
         checkpointing.RunUnavailableError: ``pipeline_id`` completed, or a live process runs it.
         ValueError: ``pipeline_id`` belongs to a pipeline with another name.
+        checkpointing.ConfigError: An unknown ``alerts_on`` outcome or an alert option out of
+            range.
+        ImportError: ``alerts`` without Apprise installed.
+        logging_ext.InvalidHandlerArgumentError: An alert URL that Apprise does not recognise.
 
     A ``Pipeline`` may be shared by threads (stages of one run in parallel); each thread or
     asyncio task sees only its own stage context. Separate processes use separate ``Pipeline``
@@ -106,6 +121,12 @@ class Pipeline:
         stage_log_dir: str | PathLike[str] | None = None,
         compression: str = "snappy",
         lock_timeout: float = 60.0,
+        alerts: Iterable[str] | None = None,
+        alerts_on: Iterable[str] = ("failure",),
+        alert_window: float = 900.0,
+        slow_factor: float = 3.0,
+        slow_min_runs: int = 5,
+        resume_hint: str | Callable[[str], str] | None = None,
     ) -> None:
         self.name = _check_pipeline_name(name)
         self.checkpoints_enabled = checkpoints
@@ -139,6 +160,18 @@ class Pipeline:
 
         self._log_context = log_context
         self._hooks = StageHooks(self._run, self._events, self.manager, log_context)
+        self._alerts = RunAlerts(
+            self.name,
+            alerts,
+            on=alerts_on,
+            slow_factor=slow_factor,
+            slow_min_runs=slow_min_runs,
+            resume_hint=resume_hint,
+            window=alert_window,
+            run=self._run,
+            events=self._events,
+            runs=runs,
+        )
 
     @classmethod
     def from_config(
@@ -265,6 +298,7 @@ class Pipeline:
                 error = describe_error(exc)
                 metadata.update(error_type=error["type"], error=error["message"])
                 self._hooks.event("pipeline_complete", None, "error", metadata)
+            self._alerts.run_ended(exc)
             if self.cleanup_enabled:
                 self.cleanup()
         finally:
@@ -285,6 +319,7 @@ class Pipeline:
         its handlers are detached. Idempotent; stages cannot be entered afterwards.
         """
         self._run.finish(None, failed=self._run.has_failed_stage())
+        self._alerts.run_ended(None, closed=True)
         self._events.close()
 
     async def __aenter__(self) -> Pipeline:
