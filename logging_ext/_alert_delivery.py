@@ -24,6 +24,7 @@ import atexit
 import contextlib
 import contextvars
 import logging
+import os
 import queue
 import threading
 import time
@@ -209,15 +210,22 @@ class Courier:
         self.retries = retries
         self.retry_delay = retry_delay
         self.exit_grace = exit_grace
-        self._queue: queue.Queue[Alert | None] = queue.Queue(maxsize=queue_size)
-        self._inboxes: list[queue.Queue[_Delivery | None]] = [queue.Queue() for _ in endpoints]
+        self._queue_size = queue_size
+        self._closed = False
+        self._reset()
+        _LIVE.add(self)
+
+    def _reset(self) -> None:
+        """Fresh queues, locks and no threads: at creation, and in a forked child, which
+        inherits none of the parent's threads and perhaps a lock one of them held."""
+        self._queue: queue.Queue[Alert | None] = queue.Queue(maxsize=self._queue_size)
+        self._inboxes: list[queue.Queue[_Delivery | None]] = [queue.Queue() for _ in self.endpoints]
         self._started = False
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
-        self._closed = False
         self._dropped = 0
-        _LIVE.add(self)
+        self.window.after_fork()
 
     def _start(self) -> None:
         """Start the dispatcher and the senders (under the lock, once)."""
@@ -368,9 +376,19 @@ def _send(endpoint: Endpoint, alert: Alert, body: str) -> str | None:
     return None if delivered else (captured[-1] if captured else "the service refused it")
 
 
-# -- interpreter exit ----------------------------------------------------------------------------
+# -- interpreter exit and fork ---------------------------------------------------------------------
 
 _LIVE: weakref.WeakSet[Courier] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts its own threads with its first alert; the parent's queued ones
+    stay the parent's."""
+    for courier in list(_LIVE):
+        courier._reset()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register

@@ -61,6 +61,10 @@ class AlertWindow:
         self._memory: dict[str, dict[str, float]] = {}
         self._lock = threading.Lock()
 
+    def after_fork(self) -> None:
+        """Replace the lock (a forked child may inherit it held by a thread it does not have)."""
+        self._lock = threading.Lock()
+
     def admit(self, key: str | None, now: float) -> Admission:
         """Decide about an alert of ``key`` happening at ``now`` (``None`` key: always send)."""
         if key is None or self.window <= 0:

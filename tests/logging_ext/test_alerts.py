@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import multiprocessing
 import subprocess
 import sys
 import textwrap
@@ -278,6 +279,30 @@ def test_after_close_alerts_are_refused(webhook: Webhook) -> None:
     handler.close()
     assert not handler.send_alert("after", "body")
     assert [r["json"]["title"] for r in webhook.all()] == ["before"]
+
+
+def _log_in_forked_child(name: str) -> None:
+    logger = logging.getLogger(name)
+    logger.error("in a forked child")
+    handler = logger.handlers[0]
+    assert isinstance(handler, AlertHandler)
+    # multiprocessing ends a forked child with os._exit: no atexit, so wait here
+    assert handler.wait(60)
+
+
+def test_a_forked_child_sends_its_alerts_on_threads_of_its_own(webhook: Webhook) -> None:
+    handler = _handler(webhook.url("fork"))
+    logger = _logger("app.fork", handler)
+    logger.error("in the parent")  # the parent's threads are running from now on
+    assert handler.wait(60)
+    child = multiprocessing.get_context("fork").Process(
+        target=_log_in_forked_child, args=("app.fork",)
+    )
+    child.start()
+    child.join(120)
+    assert child.exitcode == 0
+    titles = [r["json"]["title"] for r in webhook.all()]
+    assert titles == ["ERROR: in the parent", "ERROR: in a forked child"]
 
 
 def _python(code: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
