@@ -160,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Dask cluster of N worker processes (needs stagepoint[dask]; default: one process)",
     )
     parser.add_argument(
+        "--alert",
+        action="append",
+        metavar="URL",
+        help="notify this Apprise URL when the run fails, with the command that resumes it "
+        "(repeatable; needs stagepoint[alerts]; e.g. slack://..., mailto://..., json://host/path)",
+    )
+    parser.add_argument(
         "--verbose", "-v", action="store_true", help="show log records and tracebacks"
     )
     return parser
@@ -195,7 +202,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def resume_command(args: argparse.Namespace, pipeline_id: str) -> str:
-    """The shell command that continues run ``pipeline_id`` with the same arguments."""
+    """The shell command that continues run ``pipeline_id`` with the same arguments.
+
+    ``--alert`` URLs are left out: they may hold credentials, and this command is printed.
+    """
     python = Path(sys.executable)
     try:
         python = python.relative_to(Path.cwd())
@@ -331,8 +341,10 @@ def run(
             console=args.verbose,
             rerun_from=args.rerun_from,
             rerun=set(args.rerun),
+            alerts=args.alert,
+            resume_hint=lambda pipeline_id: resume_command(args, pipeline_id),
         )
-    except (CheckpointError, ValueError) as exc:
+    except (CheckpointError, ValueError, ImportError) as exc:  # ImportError: no Apprise
         raise _UsageError(str(exc)) from exc
     facts.update(pipeline_id=pipeline.pipeline_id, resumed=pipeline.resumed)
     params = {

@@ -17,6 +17,11 @@ that names the closest known key, so a typo never silently turns a feature off):
         log_file: "logs/pipeline.log"   -> log_dir (its directory; the name must be pipeline.log)
         separate_stage_logs: true       -> stage_logs
         stage_log_dir: "logs/stages"    -> stage_log_dir
+      alerts: ["slack://..."]           -> alerts (Apprise URLs; $VAR/${VAR} expanded)
+      alerts_on: [failure, slow]        -> alerts_on
+      alert_window: 900                 -> alert_window (seconds)
+      slow_factor: 3                    -> slow_factor
+      slow_min_runs: 5                  -> slow_min_runs
       data_sources: ...                 the application's own section: allowed, not read
 
 ``~`` and ``$VAR``/``${VAR}`` in the three paths are expanded; an undefined variable or user is
@@ -57,6 +62,11 @@ _LAYOUT: dict[str, Any] = {
     "pipeline": {
         "execution": {"checkpoints": _CHECKPOINT_KEYS},
         "logging": _LOGGING_KEYS,
+        "alerts": ("alerts", list),
+        "alerts_on": ("alerts_on", list),
+        "alert_window": ("alert_window", (int, float)),
+        "slow_factor": ("slow_factor", (int, float)),
+        "slow_min_runs": ("slow_min_runs", int),
         "data_sources": None,
     }
 }
@@ -151,6 +161,21 @@ def _expand(path: str, key: str) -> str:
     return os.path.expandvars(expanded)
 
 
+def _expand_url(url: str) -> str:
+    """``url`` with ``$VAR``/``${VAR}`` expanded; an error names the variable, never the URL's
+    secrets (a literal ``$`` is written ``%24``)."""
+    for match in _VARIABLE.finditer(url):
+        name = match.group(1).strip("{}")
+        if name not in os.environ:
+            from logging_ext import redact_url
+
+            shown = redact_url(url)
+            raise ConfigError(
+                "pipeline.alerts", f"environment variable {name!r} is not set (in {shown})"
+            )
+    return os.path.expandvars(url)
+
+
 def pipeline_options(config: Mapping[str, Any]) -> dict[str, Any]:
     """``Pipeline`` keyword options from a configuration mapping (see the module docstring).
 
@@ -165,6 +190,11 @@ def pipeline_options(config: Mapping[str, Any]) -> dict[str, Any]:
         if level.upper() not in _LEVELS:
             raise ConfigError("pipeline.logging.level", f"unknown level {level!r}")
         options["level"] = logging.getLevelName(level.upper())
+    for option in ("alerts", "alerts_on"):
+        if not all(isinstance(item, str) for item in options.get(option, [])):
+            raise ConfigError(f"pipeline.{option}", "must be a list of strings")
+    if "alerts" in options:
+        options["alerts"] = [_expand_url(url) for url in options["alerts"]]
     log_file = options.pop("log_dir", None)
     if log_file is not None:
         path = Path(log_file)

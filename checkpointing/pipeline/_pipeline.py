@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from checkpointing.pipeline import _decorators
+from checkpointing.pipeline._alerts import RunAlerts
 from checkpointing.pipeline._cache import CacheIndex, RerunPolicy
 from checkpointing.pipeline._events import EventLog
 from checkpointing.pipeline._fingerprint import FingerprintSpec
@@ -80,6 +81,16 @@ class Pipeline:
             stage entered after it, even where they could be restored (from the resumed run or
             the cache).
         rerun: Rerun every execution of these stages even where they could be restored.
+        alerts: Apprise URLs (``stagepoint[alerts]``) notified, off the pipeline's thread,
+            when the run ends as ``alerts_on`` says (docs/operations.md, "Alerts").
+        alerts_on: Outcomes that notify: ``"failure"``, ``"success"``, ``"slow"`` (a run
+            slower than ``slow_factor`` times the median of its last ``slow_min_runs`` or more
+            completed runs).
+        alert_window: Seconds during which the same failure is not notified again.
+        slow_factor: See ``alerts_on``.
+        slow_min_runs: See ``alerts_on``.
+        resume_hint: How to resume, in failure alerts: a string or a function of the pipeline
+            id (default: the ``Pipeline(...)`` call that continues the run).
 
     Raises:
         checkpointing.InvalidNameError: ``name`` or ``pipeline_id`` is not a valid name.
@@ -87,6 +98,10 @@ class Pipeline:
         checkpointing.RunRecordError: The record of ``pipeline_id`` cannot be read.
         checkpointing.RunUnavailableError: ``pipeline_id`` completed, or a live process runs it.
         ValueError: ``pipeline_id`` belongs to a pipeline with another name.
+        checkpointing.ConfigError: An unknown ``alerts_on`` outcome or an alert option out of
+            range.
+        ImportError: ``alerts`` without Apprise installed.
+        logging_ext.InvalidHandlerArgumentError: An alert URL that Apprise does not recognise.
 
     A ``Pipeline`` may be shared by threads (stages of one run in parallel); each thread or
     asyncio task sees only its own stage context. Separate processes use separate ``Pipeline``
@@ -118,6 +133,12 @@ class Pipeline:
         lock_timeout: float = 60.0,
         rerun_from: str | None = None,
         rerun: Collection[str] = (),
+        alerts: Iterable[str] | None = None,
+        alerts_on: Iterable[str] = ("failure",),
+        alert_window: float = 900.0,
+        slow_factor: float = 3.0,
+        slow_min_runs: int = 5,
+        resume_hint: str | Callable[[str], str] | None = None,
     ) -> None:
         self.name = _check_pipeline_name(name)
         self.checkpoints_enabled = checkpoints
@@ -164,6 +185,18 @@ class Pipeline:
             lock_timeout=lock_timeout,
             cache=self._cache,
             rerun=reruns,
+        )
+        self._alerts = RunAlerts(
+            self.name,
+            alerts,
+            on=alerts_on,
+            slow_factor=slow_factor,
+            slow_min_runs=slow_min_runs,
+            resume_hint=resume_hint,
+            window=alert_window,
+            run=self._run,
+            events=self._events,
+            runs=runs,
         )
 
     @classmethod
@@ -291,6 +324,7 @@ class Pipeline:
                 error = describe_error(exc)
                 metadata.update(error_type=error["type"], error=error["message"])
                 self._hooks.event("pipeline_complete", None, "error", metadata)
+            self._alerts.run_ended(exc)
             if self.cleanup_enabled:
                 self.cleanup()
         finally:
@@ -311,6 +345,7 @@ class Pipeline:
         its handlers are detached. Idempotent; stages cannot be entered afterwards.
         """
         self._run.finish(None, failed=self._run.has_failed_stage())
+        self._alerts.run_ended(None, closed=True)
         self._events.close()
 
     async def __aenter__(self) -> Pipeline:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,8 @@ class RunTracker:
         self._keys: dict[tuple[str, str], bool] = {}  # (name, key) -> still running or done
         self.resumed = False
         self.reason = "new run"
+        self.start_time: float | None = None  # time.perf_counter() when this attempt started
+        self.last_failure: dict[str, Any] | None = None  # {"type", "message", "stage"}
         self.pipeline_id = self._resolve(resume, pipeline_id)
 
     def _resolve(self, resume: bool, pipeline_id: str | None) -> str:
@@ -234,6 +237,7 @@ class RunTracker:
         with self._lock:
             if identity.key is not None:
                 self._keys[(identity.name, identity.key)] = False  # the key may be retried
+            self.last_failure = describe_error(error) | {"stage": identity.name}
             if self._record is None or self._runs is None:
                 return
             self._record.status = "failed"
@@ -311,6 +315,7 @@ class RunTracker:
                     self._record.take_over()
                 self._write(failing=False)
             self._started = True
+            self.start_time = time.perf_counter()
 
     def _started_under_lock(self) -> bool:
         return self._started

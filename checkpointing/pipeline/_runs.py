@@ -274,6 +274,13 @@ class RunStore:
             return record, held
         return None
 
+    def latest(self, name: str, limit: int) -> list[RunRecord]:
+        """The readable records of the ``limit`` most recently started runs of ``name``, newest
+        first (unreadable ones are skipped with a warning and count towards ``limit``)."""
+        pattern = _id_pattern(name)
+        newest = sorted(filter(pattern.match, self._ids()), reverse=True)[:limit]
+        return [r for i in newest if (r := self._read_or_warn(i)) is not None and r.name == name]
+
     def _read_or_warn(self, pipeline_id: str) -> RunRecord | None:
         try:
             return self.read(pipeline_id)
