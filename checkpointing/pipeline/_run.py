@@ -343,7 +343,7 @@ class RunTracker:
     def has_failed_stage(self) -> bool:
         """Whether a stage execution failed in this attempt."""
         with self._lock:
-            return self._record is not None and self._record.status == "failed"
+            return self.last_failure is not None
 
     def _write(self, *, failing: bool) -> None:
         """Persist the record (under the lock); while an exception propagates, never raise."""
