@@ -279,6 +279,9 @@ class RunTracker:
             for identity, _ in failed:
                 if identity.key is not None:
                     self._keys[(identity.name, identity.key)] = False
+            if failed:
+                identity, error = failed[0]
+                self.last_failure = describe_error(error) | {"stage": identity.name}
             if self._record is None or self._runs is None or not (completed or failed):
                 return
             now = now_utc().isoformat()
@@ -289,10 +292,9 @@ class RunTracker:
                     | {"checkpoint_ids": [], "completed_at": now}
                     | fields
                 )
-            if failed:
-                identity, error = failed[0]
+            if self.last_failure is not None and failed:
                 self._record.status = "failed"
-                self._record.error = describe_error(error) | {"stage": identity.name}
+                self._record.error = dict(self.last_failure)
             self._write(failing=bool(failed))
 
     # -- the run ------------------------------------------------------------------------------

@@ -243,3 +243,13 @@ def test_a_resumed_run_with_other_code_reruns_the_items_it_had_committed(tmp_pat
     reruns = [e for e in events(tmp_path / "logs") if e["event_type"] == "stage_rerun"]
     last = [e["metadata"]["reason"] for e in reruns if e["metadata"]["key"] == "a"][-1]
     assert last.startswith("code changed")
+
+
+def test_close_records_a_failed_fan_out_as_a_failed_run(tmp_path) -> None:
+    fn = functools.partial(fns.fetch, str(tmp_path))
+    p = _pipeline(tmp_path)  # driven without ``with pipeline:``, as close() documents
+    with pytest.raises(MapError):
+        p.map("fetch", fn, ["a", "bad"])
+    p.close()
+    assert record_of(p)["status"] == "failed"
+    assert record_of(p)["error"]["stage"] == "fetch"
