@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import mmap
@@ -24,6 +25,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
+from multiprocessing import util as mp_util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +36,7 @@ from checkpointing._errors import LockTimeoutError
 from checkpointing.storage._names import validate_name
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 __all__: list[str] = []
 
@@ -46,6 +48,10 @@ _APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | getattr(os, "
 _MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 _COALESCE = 1 << 20  # hand chunks of about 1 MiB to the disk and the hashing thread
 _MAX_CHUNKS = 512  # stay below IOV_MAX for os.writev
+_DEAD = ".dead"
+# Leases this process holds: path -> (pid, descriptor holding the flock).
+_HELD: dict[str, tuple[int, int]] = {}
+_held_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,9 @@ class LocalStorage:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._made: set[Path] = set()
+        #: Called after this object first creates (or re-creates) a directory to write into,
+        #: before anything is written there: the store marks the directory as its own.
+        self.before_first_write: Callable[[], None] | None = None
 
     # -- names -------------------------------------------------------------------------------
 
@@ -165,6 +174,8 @@ class LocalStorage:
                     errno.ENOTDIR, "exists and is not a directory", str(directory)
                 ) from None
             self._made.add(directory)
+            if self.before_first_write is not None:
+                self.before_first_write()
 
     def _fsync_dir(self, directory: Path) -> None:
         fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -259,6 +270,14 @@ class LocalStorage:
         """The bytes of ``name``; FileNotFoundError when absent."""
         return self.path(name).read_bytes()
 
+    def read_range(self, name: str, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes of ``name`` from ``offset``; FileNotFoundError when absent."""
+        fd = os.open(self.path(name), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            return os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+
     def read_json(self, name: str) -> Any:
         """The strict JSON value stored in ``name``; FileNotFoundError when absent.
 
@@ -319,24 +338,34 @@ class LocalStorage:
             return False
         return True
 
-    def leftovers(self, *, older_than: float) -> list[str]:
-        """Temporary files of interrupted writes, last modified more than ``older_than`` s ago."""
+    def leftovers(self, *, older_than: float, subdir: str | None = None) -> list[str]:
+        """Temporary files of interrupted writes, last modified more than ``older_than`` s ago.
+
+        Names are relative to the directory (``subdir/.tmp-...`` for a ``subdir``).
+        """
         found = []
-        for name in self.names():
+        prefix = "" if subdir is None else f"{subdir}/"
+        for name in self.names(subdir):
             if name.startswith(TEMP_PREFIX):
                 with contextlib.suppress(FileNotFoundError):
-                    if self.age_seconds_raw(name) > older_than:
-                        found.append(name)
+                    if self.age_seconds_raw(prefix + name) > older_than:
+                        found.append(prefix + name)
         return found
+
+    def _raw_path(self, name: str) -> Path:
+        """The path of a name whose last part need not pass validation (a temporary file)."""
+        directory, _, base = name.rpartition("/")
+        parent = self.path(directory) if directory else self.root
+        return parent / Path(base).name
 
     def age_seconds_raw(self, name: str) -> float:
         """Like :meth:`age_seconds` for a name that need not pass validation (temp files)."""
-        return time.time() - (self.root / Path(name).name).stat().st_mtime
+        return time.time() - self._raw_path(name).stat().st_mtime
 
     def remove_raw(self, name: str) -> bool:
-        """Remove a file directly in the directory found by :meth:`leftovers`."""
+        """Remove a file found by :meth:`leftovers`."""
         try:
-            (self.root / Path(name).name).unlink()
+            self._raw_path(name).unlink()
         except FileNotFoundError:
             return False
         return True
@@ -361,6 +390,77 @@ class LocalStorage:
             yield
         finally:
             lock.release()
+
+    def hold_lease(self, directory: str) -> str:
+        """Create a lease file in ``directory`` and hold it until this process ends.
+
+        The lease is an exclusive ``flock`` on a new file, kept for the life of the process and
+        removed when it exits normally (also in ``multiprocessing`` children). A process killed
+        meanwhile leaves the file behind, unlocked, for :meth:`expired_leases` to find.
+
+        Returns:
+            The lease's name (``directory/<16 hex>``).
+        """
+        name = f"{directory}/{os.urandom(8).hex()}"
+        path = self.path(name)
+        self._ensure_dir(path.parent, again=not path.parent.is_dir())
+        fd = os.open(path, _OPEN_FLAGS, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(fd, json.dumps({"pid": os.getpid(), "started": time.time()}).encode())
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        with _held_lock:
+            _HELD[str(path)] = (os.getpid(), fd)
+        mp_util.Finalize(None, _release_lease, args=(str(path),), exitpriority=0)
+        return name
+
+    def expired_leases(self, directory: str) -> list[tuple[str, float]]:
+        """Leases in ``directory`` whose holder died, with the seconds since that was noticed.
+
+        A lease found unlocked is renamed ``<name>.dead`` (its time stamp is when it was
+        noticed); remove it with :meth:`remove` once it served its purpose.
+        """
+        found = []
+        now = time.time()
+        for base in self.names(directory):
+            name = f"{directory}/{base}"
+            path = self.path(name)
+            if base.endswith(_DEAD):
+                with contextlib.suppress(FileNotFoundError):
+                    found.append((name, now - path.stat().st_mtime))
+                continue
+            if _HELD.get(str(path), (0, 0))[0] == os.getpid():
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+            except FileNotFoundError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its holder lives
+                os.utime(fd)
+                with contextlib.suppress(FileNotFoundError):
+                    path.replace(path.with_name(base + _DEAD))
+                    found.append((name + _DEAD, 0.0))
+            finally:
+                os.close(fd)
+        return found
+
+
+def _release_lease(path: str) -> None:
+    with _held_lock:
+        pid, fd = _HELD.pop(path, (0, -1))
+    if pid != os.getpid():
+        return
+    with contextlib.suppress(OSError):
+        Path(path).unlink()
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 def _reject_constant(name: str) -> Any:
