@@ -35,8 +35,14 @@ def _parser() -> argparse.ArgumentParser:
         "checkpoint_ids", nargs="*", metavar="ID"
     )
     add("delete", "delete a checkpoint").add_argument("checkpoint_id")
-    add("cleanup", "delete old checkpoints and leftovers").add_argument(
-        "--retention-days", type=float, default=7.0
+    cleanup = add("cleanup", "delete old checkpoints and leftovers")
+    cleanup.add_argument("--retention-days", type=float, default=7.0)
+    cleanup.add_argument(
+        "--keep-last", type=int, default=None, metavar="N", help="keep the last N runs regardless"
+    )
+    cleanup.add_argument("--dry-run", action="store_true", help="only show what would go")
+    cleanup.add_argument(
+        "--pipeline", default=None, metavar="NAME", help="only this pipeline's runs/checkpoints"
     )
     add("progress", "show a pipeline's progress").add_argument("pipeline_id")
     add("rebuild", "rebuild the registry from the manifests")
@@ -134,8 +140,27 @@ def _delete(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 
 def _cleanup(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    deleted = manager.cleanup_old_checkpoints(args.retention_days)
-    _emit(args, {"deleted": deleted}, f"deleted {deleted} checkpoint(s)")
+    from checkpointing.pipeline._retention import apply_retention
+
+    result = apply_retention(
+        manager,
+        name=args.pipeline,
+        retention_days=args.retention_days,
+        keep_last=args.keep_last,
+        dry_run=args.dry_run,
+        standalone=True,
+        sweep=True,
+    )
+    counts = f"{len(result.checkpoints)} checkpoint(s) and {len(result.runs)} run record(s)"
+    if args.dry_run:
+        lines = [f"would delete {counts}"]
+        lines += [f"  checkpoint {c}" for c in result.checkpoints]
+        lines += [f"  run        {r}" for r in result.runs]
+        obj: dict[str, Any] = {"dry_run": True, "checkpoints": result.checkpoints}
+        _emit(args, obj | {"runs": result.runs}, "\n".join(lines))
+    else:
+        obj = {"deleted": len(result.checkpoints), "deleted_runs": len(result.runs)}
+        _emit(args, obj, f"deleted {counts}")
     return 0
 
 

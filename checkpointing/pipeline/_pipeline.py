@@ -13,7 +13,7 @@ import inspect
 import logging as std_logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast, overload
 
 from checkpointing._errors import CheckpointNotFoundError, IntegrityError
 from checkpointing.pipeline._runs import RunRecord, RunStore, new_pipeline_id, now_utc
@@ -299,26 +299,63 @@ class Pipeline:
     ) -> None:
         self.__exit__(exc_type, exc, tb)
 
-    def cleanup(self) -> dict[str, int]:
-        """Apply retention now: delete logs, checkpoints and run records older than
-        ``retention_days``. Failures are logged (``cleanup_error`` event), never raised.
+    @overload
+    def cleanup(
+        self, *, keep_last: int | None = ..., dry_run: Literal[False] = ...
+    ) -> dict[str, int]: ...
+
+    @overload
+    def cleanup(
+        self, *, keep_last: int | None = ..., dry_run: Literal[True]
+    ) -> dict[str, list[str]]: ...
+
+    def cleanup(
+        self, *, keep_last: int | None = None, dry_run: bool = False
+    ) -> dict[str, int] | dict[str, list[str]]:
+        """Apply retention now: rotated logs, and this pipeline's expired runs with their
+        checkpoints. Failures are logged (``cleanup_error`` event), never raised.
+
+        Only runs of this pipeline's name are touched. A run and its checkpoints expire
+        together once its last activity is older than ``retention_days``; the current run, runs
+        still going in a live process and the ``keep_last`` most recently started runs are
+        never deleted (see docs/pipeline.md, "Retention").
+
+        Args:
+            keep_last: Keep this many most recently started runs whatever their age.
+            dry_run: Delete nothing; return what would be deleted (logs are not included).
 
         Returns:
-            How many items each part deleted: ``{"logs", "checkpoints", "runs"}`` (parts that
-            failed or are disabled are missing).
+            How many items each part deleted, ``{"logs", "checkpoints", "runs"}`` (parts that
+            failed or are disabled are missing); with ``dry_run``, the checkpoint ids and run
+            ids that would be deleted, ``{"checkpoints": [...], "runs": [...]}``.
         """
-        counts: dict[str, int] = {}
-        parts: list[tuple[str, Callable[[], int]]] = []
-        if self.logger is not None:
-            parts.append(("logs", self.logger.cleanup_old_logs))
+        from checkpointing.pipeline._retention import apply_retention
+
+        found: dict[str, Any] = {}
+        parts: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+        if self.logger is not None and not dry_run:
+            logger = self.logger
+            parts.append(("logs", lambda: {"logs": logger.cleanup_old_logs()}))
         if self.manager is not None and self._runs is not None:
-            manager, runs, days = self.manager, self._runs, self.retention_days
-            parts.append(("checkpoints", lambda: manager.cleanup_old_checkpoints(days)))
-            keep = self._pipeline_id
-            parts.append(("runs", lambda: runs.cleanup(days, keep=keep)))
+            manager, days, current = self.manager, self.retention_days, self._pipeline_id
+
+            def runs() -> dict[str, Any]:
+                result = apply_retention(
+                    manager,
+                    name=self.name,
+                    retention_days=days,
+                    keep_last=keep_last,
+                    dry_run=dry_run,
+                    current=current,
+                )
+                if dry_run:
+                    return {"checkpoints": result.checkpoints, "runs": result.runs}
+                return {"checkpoints": len(result.checkpoints), "runs": len(result.runs)}
+
+            parts.append(("checkpoints", runs))
         for part, fn in parts:
             try:
-                counts[part] = int(fn())
+                found.update(fn())
             except Exception as error:  # cleanup never takes the pipeline down
                 _log.warning("retention cleanup of %s failed", part, exc_info=True)
                 self._event(
@@ -327,7 +364,7 @@ class Pipeline:
                     "warning",
                     {"part": part, "error_type": type(error).__name__, "error": str(error)},
                 )
-        return counts
+        return found
 
     # -- stages -------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import re
 import secrets
 import socket
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from checkpointing._errors import CheckpointError
@@ -218,28 +218,9 @@ class RunStore:
             return record
         return None
 
-    def cleanup(self, retention_days: float, *, keep: str | None = None) -> int:
-        """Delete records of runs that ended (or started) more than ``retention_days`` ago.
+    def delete(self, pipeline_id: str) -> bool:
+        """Delete the record of ``pipeline_id``; True if this call deleted it.
 
-        Records of runs still owned by a live process, and the record of ``keep``, are kept.
-        Returns how many were deleted.
+        Retention (``checkpointing.pipeline._retention``) decides which runs may go.
         """
-        cutoff = now_utc() - timedelta(days=retention_days)
-        deleted = 0
-        for pipeline_id in self._ids():
-            if pipeline_id == keep:
-                continue
-            try:
-                record = self.read(pipeline_id)
-            except (RunNotFoundError, ValueError):
-                continue
-            stamp = record.finished_at or record.started_at
-            try:
-                when = datetime.fromisoformat(stamp)
-            except ValueError:
-                continue
-            if when >= cutoff or record.owned_by_live_process():
-                continue
-            if self._storage.remove(self._name(pipeline_id)):
-                deleted += 1
-        return deleted
+        return self._storage.remove(self._name(pipeline_id))

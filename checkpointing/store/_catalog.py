@@ -105,8 +105,8 @@ class Catalog:
         return None
 
     def list_pipelines(self) -> list[str]:
-        """The pipeline ids that have registered checkpoints, sorted."""
-        return sorted(self._registry.pipelines())
+        """The pipeline ids that have registered checkpoints, sorted (one directory listing)."""
+        return sorted(self._registry.shard_pipelines())
 
     def get_pipeline_progress(self, pipeline_id: str) -> dict[str, Any]:
         """Progress of a pipeline from its checkpoints.

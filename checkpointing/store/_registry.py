@@ -113,7 +113,7 @@ class Registry(ShardFiles):
         except (FileNotFoundError, DamagedError):
             return self._repair(None)
         # Shards the index does not list (an index damaged at a line boundary) are read too.
-        listed.update(self._shard_pipelines())
+        listed.update(self.shard_pipelines())
         entries: Entries = {}
         for pipeline_id in listed:
             entries.update(self.pipeline_entries(pipeline_id))
@@ -135,7 +135,7 @@ class Registry(ShardFiles):
     def unindexed_pipelines(self) -> list[str]:
         """Pipelines with a shard that the index does not list."""
         bounds = self.pipelines()
-        return sorted(self._shard_pipelines() - set(bounds))
+        return sorted(self.shard_pipelines() - set(bounds))
 
     # -- repair ------------------------------------------------------------------------------
 
@@ -212,7 +212,7 @@ class Registry(ShardFiles):
                 return
             if not self._storage.exists(INDEX):
                 # A new store (its manifest is included), unless shards show the index was lost.
-                self._rebuild_all_locked(warn=bool(self._shard_pipelines()))
+                self._rebuild_all_locked(warn=bool(self.shard_pipelines()))
                 return
             pipeline_id, stamp = entry["pipeline_id"], entry["timestamp"]
             name = shard_name(pipeline_id)

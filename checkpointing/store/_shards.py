@@ -194,7 +194,8 @@ class ShardFiles:
             raise DamagedError("the last line is cut short")
         return data
 
-    def _shard_pipelines(self) -> set[str]:
+    def shard_pipelines(self) -> set[str]:
+        """The pipelines that have a shard."""
         return {n[: -len(".jsonl")] for n in self._storage.names(SHARDS) if n.endswith(".jsonl")}
 
     # -- under the lock ----------------------------------------------------------------------
@@ -294,7 +295,7 @@ class ShardFiles:
         grouped: dict[str, Entries] = {}
         for checkpoint_id, entry in entries.items():
             grouped.setdefault(entry["pipeline_id"], {})[checkpoint_id] = entry
-        existing = self._shard_pipelines()
+        existing = self.shard_pipelines()
         if any(self._storage.exists(n) for n in LEGACY_FILES):
             logger.info(
                 "migrated the checkpoint registry of %s to one shard per pipeline",

@@ -1,4 +1,4 @@
-"""Run records: ids, atomic records, choosing the run to resume, retention."""
+"""Run records: ids, atomic records, choosing the run to resume."""
 
 from __future__ import annotations
 
@@ -96,29 +96,3 @@ def test_latest_unfinished_skips_complete_other_names_and_live_runs(store):
     # ids[3] is "running" in a live process (our parent): not taken over.
     assert found is not None and found.pipeline_id == ids[1]
     assert store.latest_unfinished("other") is None
-
-
-def test_cleanup_drops_old_finished_records_only(store):
-    old = (datetime.now(UTC) - timedelta(days=10)).isoformat()
-    stale = RunRecord(
-        "etl",
-        "etl_20200101_000000_000000aaaaaa",
-        status="complete",
-        started_at=old,
-        finished_at=old,
-    )
-    live = RunRecord(
-        "etl",
-        "etl_20200101_000000_000001aaaaaa",
-        status="running",
-        started_at=old,
-        pid=os.getppid(),
-    )
-    fresh = RunRecord("etl", new_pipeline_id("etl"), status="failed")
-    for record in (stale, live, fresh):
-        store.write(record)
-    assert store.cleanup(7) == 1
-    with pytest.raises(RunNotFoundError):
-        store.read(stale.pipeline_id)
-    assert store.read(live.pipeline_id).status == "running"
-    assert store.read(fresh.pipeline_id).status == "failed"

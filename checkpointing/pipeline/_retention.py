@@ -1,0 +1,223 @@
+"""Run-aware retention: a pipeline's cleanup deletes its own expired runs, never a live one.
+
+The store knows checkpoints; this layer knows runs (``runs/<pipeline_id>.json``), and decides
+which pipeline ids may go, then asks the store to delete them. The rules:
+
+* A run and its checkpoints expire together, once the run's last activity (its start, the end
+  of its last stage, or its end) is older than ``retention_days``. So a failed or interrupted
+  run keeps the checkpoints a resume would restore for as long as its run record lives, and
+  that record expires by retention like any other.
+* Never expired: the run doing the cleanup; a run recorded as running by a live process (on
+  this host its pid is alive; on another host it cannot be proven dead, so it is kept); the
+  ``keep_last`` most recently started runs of the pipeline.
+* Checkpoints of a run whose record is gone (a crash, or an older version's cleanup) expire by
+  their own timestamp, like the checkpoints of pipeline ids that are not runs at all.
+* Only runs of the given pipeline name are considered: ``etl`` never touches ``etl_daily`` or
+  anything saved with ``CheckpointManager`` under another id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from checkpointing.pipeline._runs import (
+    _HOST,
+    RUNS_DIR,
+    RunNotFoundError,
+    RunRecord,
+    RunStore,
+    _pid_alive,
+    now_utc,
+)
+from checkpointing.store._layout import TEMP_FILE
+from checkpointing.store._retention import check_retention, expire_checkpoints
+
+if TYPE_CHECKING:
+    from checkpointing.store._manager import CheckpointManager
+
+__all__: list[str] = []
+
+logger = logging.getLogger("checkpointing.pipeline")
+
+#: A run id: ``<name>_<YYYYmmdd>_<HHMMSS>_<6 digits + 12 hex>`` (see ``new_pipeline_id``).
+RUN_ID = re.compile(r"(?P<name>.+)_(?P<start>\d{8}_\d{6})_[0-9a-f]{18}")
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    """What a retention pass deleted (or, in a dry run, would delete)."""
+
+    checkpoints: list[str]
+    runs: list[str]
+
+
+def apply_retention(
+    manager: CheckpointManager,
+    *,
+    name: str | None,
+    retention_days: float,
+    keep_last: int | None = None,
+    dry_run: bool = False,
+    current: str | None = None,
+    standalone: bool = False,
+    sweep: bool | None = None,
+) -> RetentionResult:
+    """Expire the runs of pipeline ``name`` (every name when ``None``) by the rules above.
+
+    Args:
+        manager: The store.
+        name: The pipeline name whose runs are considered, or ``None`` for all.
+        retention_days: Age limit of a run's last activity; ``0`` expires every run that is
+            not current, live or kept by ``keep_last``.
+        keep_last: Always keep this many most recently started runs of each pipeline name.
+        dry_run: Delete nothing; report what would be deleted.
+        current: The run doing the cleanup (never expired).
+        standalone: Also expire, by their own timestamp, checkpoints of pipeline ids that are
+            not runs (``CheckpointManager`` users): all of them, or the id ``name`` exactly.
+        sweep: Passed to the store's leftover sweep (see ``cleanup_old_checkpoints``).
+    """
+    check_retention(retention_days, keep_last)
+    runs = RunStore(manager.storage)
+    pipelines = manager.list_pipelines()  # one directory listing, no file read
+    cutoff = now_utc() - timedelta(days=retention_days)
+    expired, orphans = _plan(
+        manager, runs, pipelines, name=name, cutoff=cutoff, keep_last=keep_last, current=current
+    )
+    deleted: list[str] = []
+    gone: list[str] = []
+    for record in sorted(expired, key=lambda r: r.pipeline_id):
+        if dry_run:
+            deleted += _expire(manager, 0, [record.pipeline_id], None, True, sweep=False)
+            gone.append(record.pipeline_id)
+        elif _unchanged(runs, record):  # not resumed meanwhile
+            # Every checkpoint of the run first: a crash in between leaves the record to retry.
+            deleted += _expire(manager, 0, [record.pipeline_id], None, False, sweep=False)
+            if runs.delete(record.pipeline_id):
+                gone.append(record.pipeline_id)
+    if standalone:
+        plain = [p for p in pipelines if RUN_ID.fullmatch(p) is None and name in (None, p)]
+        deleted += _expire(manager, retention_days, plain, keep_last, dry_run, sweep=False)
+    deleted += _expire(manager, retention_days, orphans, None, dry_run, sweep=sweep)
+    if not dry_run:
+        _remove_run_leftovers(manager, name)
+    if gone:
+        logger.info("retention deleted %d run(s) and %d checkpoint(s)", len(gone), len(deleted))
+    return RetentionResult(sorted(deleted), sorted(gone))
+
+
+def _plan(
+    manager: CheckpointManager,
+    runs: RunStore,
+    pipelines: list[str],
+    *,
+    name: str | None,
+    cutoff: datetime,
+    keep_last: int | None,
+    current: str | None,
+) -> tuple[list[RunRecord], list[str]]:
+    """The expired runs that have a record, and the runs without one (left to their age)."""
+    records = {
+        n[: -len(".json")]
+        for n in manager.storage.names(RUNS_DIR)
+        if n.endswith(".json") and _of(n[: -len(".json")], name)
+    }
+    orphans = {p for p in pipelines if p not in records and _of(p, name)}
+    by_name: dict[str, list[str]] = {}
+    for run_id in records | orphans:
+        by_name.setdefault(_parts(run_id)["name"], []).append(run_id)
+    expired: list[RunRecord] = []
+    unrecorded: list[str] = []
+    for ids in by_name.values():
+        ids.sort(reverse=True)  # run ids sort by start time
+        for position, run_id in enumerate(ids):
+            if run_id == current or (keep_last and position < keep_last):
+                continue
+            if run_id in orphans:
+                unrecorded.append(run_id)
+            elif _started(run_id) < cutoff:  # else its last activity cannot be older
+                record = _expired_record(runs, run_id, cutoff)
+                if record is not None:
+                    expired.append(record)
+    return expired, unrecorded
+
+
+def _parts(run_id: str) -> re.Match[str]:
+    found = RUN_ID.fullmatch(run_id)
+    assert found is not None
+    return found
+
+
+def _of(pipeline_id: str, name: str | None) -> bool:
+    found = RUN_ID.fullmatch(pipeline_id)
+    return found is not None and name in (None, found["name"])
+
+
+def _started(run_id: str) -> datetime:
+    return datetime.strptime(_parts(run_id)["start"] + "+0000", "%Y%m%d_%H%M%S%z")
+
+
+def _expired_record(runs: RunStore, run_id: str, cutoff: datetime) -> RunRecord | None:
+    """The record of ``run_id`` if it may be expired: readable, not live, inactive long enough."""
+    try:
+        record = runs.read(run_id)
+        last = _last_activity(record)
+    except (RunNotFoundError, ValueError, TypeError, KeyError):
+        logger.warning("kept run %s: its record cannot be read", run_id)
+        return None
+    if _may_be_live(record) or last >= cutoff:
+        return None
+    return record
+
+
+def _last_activity(record: RunRecord) -> datetime:
+    stamps = [record.started_at, record.finished_at]
+    stamps += [s.get("completed_at") for s in record.stages if isinstance(s, dict)]
+    return max(datetime.fromisoformat(s) for s in stamps if isinstance(s, str))
+
+
+def _may_be_live(record: RunRecord) -> bool:
+    """A run recorded as running whose process may still run it (another host: cannot tell)."""
+    return record.status == "running" and (record.host != _HOST or _pid_alive(record.pid))
+
+
+def _unchanged(runs: RunStore, record: RunRecord) -> bool:
+    try:
+        return runs.read(record.pipeline_id).to_json() == record.to_json()
+    except (RunNotFoundError, ValueError, TypeError, KeyError):
+        return False
+
+
+def _expire(
+    manager: CheckpointManager,
+    retention_days: float,
+    scope: list[str],
+    keep_last: int | None,
+    dry_run: bool,
+    *,
+    sweep: bool | None,
+) -> list[str]:
+    """Expire the checkpoints of ``scope`` by their own timestamp; return their ids."""
+    return expire_checkpoints(
+        manager,
+        retention_days,
+        pipeline_ids=scope,
+        keep_last=keep_last,
+        protect=(),
+        dry_run=dry_run,
+        grace_seconds=600.0,
+        sweep=sweep,
+    )
+
+
+def _remove_run_leftovers(manager: CheckpointManager, name: str | None) -> None:
+    """Remove temporary files of run records older than ten minutes (interrupted writes)."""
+    storage = manager.storage
+    for leftover in storage.leftovers(older_than=600.0, subdir=RUNS_DIR):
+        found = TEMP_FILE.fullmatch(leftover.rpartition("/")[2])
+        target = "" if found is None else found["name"]
+        if target.endswith(".json") and _of(target[: -len(".json")], name):
+            storage.remove_raw(leftover)
