@@ -1,27 +1,48 @@
 """Verified, crash-safe Parquet checkpoints and restartable pipelines for pandas.
 
 Public names are re-exported here; import them from ``checkpointing``, never from a private
-module.
+module. The package is layered (see docs/architecture.md): ``storage`` (bytes on disk) <
+``store`` (checkpoints) < ``pipeline`` (runs and stages) < ``cli``.
 """
 
 from __future__ import annotations
 
 from checkpointing._errors import (
+    AmbiguousIdError,
     CheckpointError,
     CheckpointNotFoundError,
     IntegrityError,
     InvalidNameError,
     LockTimeoutError,
+    RunNotFoundError,
+    RunRecordError,
+    RunUnavailableError,
+    StageIdentityError,
 )
-from checkpointing.pipeline._config import ConfigError
-from checkpointing.pipeline._pipeline import Pipeline
-from checkpointing.pipeline._runs import RunNotFoundError
-from checkpointing.pipeline._stage import Stage, StageState
-from checkpointing.storage._names import validate_name
-from checkpointing.store._diff import CheckpointDiff, ColumnDiff, diff_checkpoints, diff_frames
-from checkpointing.store._manager import CheckpointManager
+from checkpointing.pipeline import (
+    Attempt,
+    ConfigError,
+    Pipeline,
+    RunInfo,
+    Stage,
+    StageExecution,
+    StageState,
+    get_run,
+    list_runs,
+)
+from checkpointing.report import render_report, write_report
+from checkpointing.storage import validate_name
+from checkpointing.store import (
+    CheckpointDiff,
+    CheckpointManager,
+    ColumnDiff,
+    diff_checkpoints,
+    diff_frames,
+)
 
 __all__: list[str] = [
+    "AmbiguousIdError",
+    "Attempt",
     "CheckpointDiff",
     "CheckpointError",
     "CheckpointManager",
@@ -32,10 +53,19 @@ __all__: list[str] = [
     "InvalidNameError",
     "LockTimeoutError",
     "Pipeline",
+    "RunInfo",
     "RunNotFoundError",
+    "RunRecordError",
+    "RunUnavailableError",
     "Stage",
+    "StageExecution",
+    "StageIdentityError",
     "StageState",
     "diff_checkpoints",
     "diff_frames",
+    "get_run",
+    "list_runs",
+    "render_report",
     "validate_name",
+    "write_report",
 ]

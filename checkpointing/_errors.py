@@ -8,7 +8,12 @@ the builtin it resembles, so callers may catch either::
         ├── IntegrityError           (also ValueError)   stored bytes do not match the manifest
         ├── CheckpointNotFoundError  (also KeyError)     no checkpoint with that id
         ├── InvalidNameError         (also ValueError)   a pipeline id, stage or id is unusable
-        └── LockTimeoutError         (also TimeoutError) the registry lock could not be taken
+        ├── LockTimeoutError         (also TimeoutError) the registry lock could not be taken
+        ├── RunNotFoundError         (also KeyError)     no run record with that pipeline id
+        ├── RunRecordError           (also ValueError)   a run record is unreadable or malformed
+        ├── RunUnavailableError      (also RuntimeError) a run completed or a live process runs it
+        ├── StageIdentityError       (also ValueError)   a stage execution cannot be told apart
+        └── AmbiguousIdError         (also ValueError)   a short id prefix matches several ids
 
 All of them carry their data as attributes and survive pickling, so they cross process
 boundaries intact.
@@ -19,14 +24,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
 __all__ = [
+    "AmbiguousIdError",
     "CheckpointError",
     "CheckpointNotFoundError",
     "IntegrityError",
     "InvalidNameError",
     "LockTimeoutError",
+    "RunNotFoundError",
+    "RunRecordError",
+    "RunUnavailableError",
+    "StageIdentityError",
 ]
 
 
@@ -113,3 +124,103 @@ class LockTimeoutError(CheckpointError, TimeoutError):
 
     def __reduce__(self) -> tuple[type[LockTimeoutError], tuple[str, float]]:
         return type(self), (self.path, self.timeout)
+
+
+class RunNotFoundError(CheckpointError, KeyError):
+    """No run record exists for the requested pipeline id.
+
+    Attributes:
+        pipeline_id: The id that was asked for.
+    """
+
+    def __init__(self, pipeline_id: str) -> None:
+        super().__init__(f"no run record for pipeline id {pipeline_id!r}")
+        self.pipeline_id = pipeline_id
+
+    def __reduce__(self) -> tuple[type[RunNotFoundError], tuple[str]]:
+        return type(self), (self.pipeline_id,)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class RunRecordError(CheckpointError, ValueError):
+    """A run record exists but cannot be used: not strict JSON, or a field of the wrong type.
+
+    Attributes:
+        pipeline_id: The run whose record is bad.
+        path: The record file.
+        reason: What is wrong with it.
+    """
+
+    def __init__(self, pipeline_id: str, path: str | Path, reason: str) -> None:
+        super().__init__(f"run record of {pipeline_id!r} is unusable ({path}): {reason}")
+        self.pipeline_id = pipeline_id
+        self.path = str(path)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[RunRecordError], tuple[str, str, str]]:
+        return type(self), (self.pipeline_id, self.path, self.reason)
+
+
+class RunUnavailableError(CheckpointError, RuntimeError):
+    """A run cannot be continued: it completed, or a live process is running it.
+
+    Exactly one process continues a run, and a run that completed is never resumed; start a
+    new run instead (``Pipeline(name)`` without ``pipeline_id``).
+
+    Attributes:
+        pipeline_id: The run asked for.
+        reason: Why it cannot be continued.
+    """
+
+    def __init__(self, pipeline_id: str, reason: str) -> None:
+        super().__init__(f"run {pipeline_id!r} cannot be continued: {reason}")
+        self.pipeline_id = pipeline_id
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[RunUnavailableError], tuple[str, str]]:
+        return type(self), (self.pipeline_id, self.reason)
+
+
+class StageIdentityError(CheckpointError, ValueError):
+    """Which earlier execution a stage corresponds to cannot be decided, so nothing is guessed.
+
+    Raised when a stage ``key`` is used twice in one run, or when a resumed run's record holds
+    several executions of a stage name without the occurrence that tells them apart.
+
+    Attributes:
+        stage: The stage name.
+        reason: What is ambiguous.
+    """
+
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(f"stage {stage!r}: {reason}")
+        self.stage = stage
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[StageIdentityError], tuple[str, str]]:
+        return type(self), (self.stage, self.reason)
+
+
+class AmbiguousIdError(CheckpointError, ValueError):
+    """A short id prefix matches several ids, so none is picked; give more characters.
+
+    Attributes:
+        prefix: The prefix that was given.
+        matches: The ids it matches, sorted.
+        what: What kind of id it is (``"run"``, ``"checkpoint"``).
+    """
+
+    def __init__(self, prefix: str, matches: Sequence[str], what: str) -> None:
+        found = tuple(sorted(matches))
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        super().__init__(
+            f"{what} id prefix {prefix!r} is ambiguous: it matches {', '.join(found[:5])}{more}"
+        )
+        self.prefix = prefix
+        self.matches = found
+        self.what = what
+
+    def __reduce__(self) -> tuple[type[AmbiguousIdError], tuple[str, tuple[str, ...], str]]:
+        return type(self), (self.prefix, self.matches, self.what)

@@ -16,7 +16,7 @@ from logging_ext._handlers import (
 )
 from logging_ext._jsonsafe import dumps_strict, json_default, to_jsonable
 from logging_ext._logger import PipelineLogger
-from logging_ext._query import event_files, read_events, summarize_events
+from logging_ext._query import event_files, read_events, split_attempts, summarize_events
 from logging_ext._retention import cleanup_old_logs, rotated_log_files
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "main",
     "read_events",
     "rotated_log_files",
+    "split_attempts",
     "summarize_events",
     "to_jsonable",
 ]

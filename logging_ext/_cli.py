@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from logging_ext._query import read_events, summarize_events
 from logging_ext._retention import cleanup_old_logs
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = ["main"]
 
@@ -26,26 +28,64 @@ _FILES = {
 _EVENT_COLUMNS = ("timestamp", "event_type", "pipeline_id", "stage", "status", "metadata")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; try '{self.prog} --help'\n")
+
+
+def _span(unit: str) -> Callable[[str], float]:
+    """An argument type: a finite, non-negative number of ``unit`` that a date can go back."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(text)
+            # OverflowError unless the cutoff (now minus the span) is a date
+            datetime.now(UTC) - timedelta(**{unit: value})
+        except (ValueError, OverflowError):
+            msg = f"invalid number of {unit}: {text!r}"
+            msg += " (need a finite number, 0 or more, not reaching back before year 1)"
+            raise argparse.ArgumentTypeError(msg) from None
+        return value
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m logging_ext", description="Inspect a stagepoint log directory."
     )
     parser.add_argument("--log-dir", default="logs", type=Path, help="default: logs")
     commands = parser.add_subparsers(dest="command", required=True)
-    events = commands.add_parser("events", help="list events, oldest first")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=help_text)
+        # The global option again, so that it also works after the command (and wins there).
+        command.add_argument(
+            "--log-dir", default=argparse.SUPPRESS, type=Path, help="default: logs"
+        )
+        return command
+
+    events = add("events", "list events, oldest first")
     events.add_argument("--pipeline", help="only this pipeline id")
     events.add_argument("--type", dest="event_type", help="only this event type")
-    events.add_argument("--hours", type=float, default=24.0, help="window (default 24; 0: all)")
+    events.add_argument(
+        "--hours", type=_span("hours"), default=24.0, help="window (default 24; 0: all)"
+    )
     events.add_argument("--json", action="store_true", help="one JSON object per line")
-    summary = commands.add_parser("summary", help="summarise one pipeline run")
-    summary.add_argument("pipeline_id")
+    summary = add("summary", "summarise one pipeline run")
+    summary.add_argument("pipeline_id", help="a pipeline id, or a prefix of one run's id")
+    summary.add_argument("--attempt", type=int, help="which attempt (default: the latest)")
     summary.add_argument("--json", action="store_true", help="the summary as JSON")
-    tail = commands.add_parser("tail", help="print the last lines of a log file")
+    tail = add("tail", "print the last lines of a log file")
     tail.add_argument("-n", type=int, default=10, help="number of lines (default 10)")
     tail.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     tail.add_argument("--file", choices=sorted(_FILES), default="pipeline")
-    cleanup = commands.add_parser("cleanup", help="delete old rotated log files")
-    cleanup.add_argument("--retention-days", type=float, default=7.0, help="default 7")
+    cleanup = add("cleanup", "delete old rotated log files")
+    cleanup.add_argument("--retention-days", type=_span("days"), default=7.0, help="default 7")
     return parser
 
 
@@ -81,9 +121,16 @@ def _events(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    summary = summarize_events(
-        args.pipeline_id, read_events(args.log_dir, pipeline_id=args.pipeline_id)
-    )
+    pipeline_id = args.pipeline_id
+    events = read_events(args.log_dir, pipeline_id=pipeline_id)
+    try:
+        if not events:  # not an id: perhaps a prefix of one
+            pipeline_id = _resolve_prefix(args.log_dir, pipeline_id)
+            events = read_events(args.log_dir, pipeline_id=pipeline_id)
+        summary = summarize_events(pipeline_id, events, attempt=args.attempt)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -92,6 +139,7 @@ def _summary(args: argparse.Namespace) -> int:
         return 1
     rows = [
         ("pipeline", summary["pipeline_id"]),
+        ("attempt", f"{summary['attempt']} of {summary['attempts']}"),
         ("status", summary["status"]),
         ("started", summary["started_at"]),
         ("finished", summary["finished_at"]),
@@ -108,6 +156,21 @@ def _summary(args: argparse.Namespace) -> int:
     for error in summary["errors"]:
         print(f"error in {error['stage']}: {error['error_type']}: {error['error']}")
     return 0
+
+
+def _resolve_prefix(log_dir: Path, prefix: str) -> str:
+    """The one pipeline id in the events that starts with ``prefix`` (``prefix`` if none).
+
+    Raises:
+        ValueError: Several pipeline ids start with it.
+    """
+    ids = {e.get("pipeline_id") for e in read_events(log_dir, event_type="pipeline_start")}
+    matches = sorted(i for i in ids if isinstance(i, str) and i.startswith(prefix))
+    if len(matches) > 1:
+        shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
+        msg = f"pipeline id prefix {prefix!r} is ambiguous: it matches {shown}"
+        raise ValueError(msg)
+    return matches[0] if matches and prefix else prefix
 
 
 def _human(line: str) -> str:
@@ -178,12 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Commands: ``events [--pipeline ID] [--type T] [--hours H] [--json]``,
     ``summary PIPELINE_ID [--json]``, ``tail [-n N] [-f] [--file pipeline|events|errors]`` and
-    ``cleanup [--retention-days N]``, all under ``[--log-dir DIR]`` (default ``logs``).
+    ``cleanup [--retention-days N]``, each with ``[--log-dir DIR]`` (default ``logs``) before or
+    after the command (after it, it wins). Every command needs an existing log directory.
     Errors print one line on stderr and give a non-zero status (2 for bad arguments).
     """
     args = _parser().parse_args(argv)
     if not args.log_dir.is_dir():
-        print(f"error: log directory {str(args.log_dir)!r} does not exist", file=sys.stderr)
+        problem = "is not a directory" if args.log_dir.exists() else "does not exist"
+        print(f"error: log directory {str(args.log_dir)!r} {problem}", file=sys.stderr)
         return 1
     handlers = {"events": _events, "summary": _summary, "tail": _tail, "cleanup": _cleanup}
     try:

@@ -353,7 +353,11 @@ class PipelineLogger:
         The event's metadata gets ``error_type`` (the class name) and ``error`` (the message);
         ``errors.log`` gets the record with ``exc_type``, ``exc_message`` and ``traceback``.
         """
-        details: dict[str, Any] = {"error_type": type(error).__name__, "error": str(error)}
+        try:
+            message = str(error)
+        except Exception:  # an exception's own __str__ may fail; never let that raise here
+            message = f"<{type(error).__name__}: message unavailable>"
+        details: dict[str, Any] = {"error_type": type(error).__name__, "error": message}
         details.update(metadata or {})
         self.log_event("stage_error", pipeline_id, stage, "error", details, exc_info=error)
 

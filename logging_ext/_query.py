@@ -12,7 +12,7 @@ from logging_ext._formatter import iso_timestamp
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["event_files", "read_events", "summarize_events"]
+__all__ = ["event_files", "read_events", "split_attempts", "summarize_events"]
 
 EVENTS_SUBDIR = "events"
 EVENTS_FILE = "events.log"
@@ -157,10 +157,31 @@ def _parse(stamp: object) -> dt.datetime | None:
         return None
 
 
-def summarize_events(pipeline_id: str, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Summarise one pipeline's events (oldest first) as ``get_pipeline_summary`` returns them.
+def split_attempts(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Split one run's events (oldest first) into its attempts, at each ``pipeline_start``.
 
-    Keys: ``pipeline_id``, ``total_events``, ``event_counts`` (per type), ``stages_started``
+    A resumed run keeps its ``pipeline_id``, so its events hold every attempt; each
+    ``pipeline_start`` opens one. Events before the first one form an attempt of their own.
+    """
+    attempts: list[list[dict[str, Any]]] = []
+    for event in events:
+        if event.get("event_type") == "pipeline_start" or not attempts:
+            attempts.append([])
+        attempts[-1].append(event)
+    return attempts
+
+
+def summarize_events(
+    pipeline_id: str, events: list[dict[str, Any]], *, attempt: int | None = None
+) -> dict[str, Any]:
+    """Summarise one attempt of a run (the latest by default) as ``get_pipeline_summary`` does.
+
+    A resumed run's events hold all its attempts (see :func:`split_attempts`); only the chosen
+    attempt's events are summarised, so statuses, durations and errors of attempts are never
+    mixed. ``attempt`` is the attempt's number (1 = the first start); ``attempts`` counts them.
+
+    Keys: ``pipeline_id``, ``attempt``, ``attempts``, ``total_events``, ``event_counts`` (per
+    type), ``stages_started``
     and ``stages_completed`` (in order, each once), ``stages_failed``, ``errors`` (dicts with
     ``stage``, ``error``, ``error_type``, ``timestamp``), ``warnings`` (dicts with ``stage``,
     ``event_type``, ``metadata``, ``timestamp``), ``checkpoints`` (ids in order),
@@ -168,7 +189,16 @@ def summarize_events(pipeline_id: str, events: list[dict[str, Any]]) -> dict[str
     ``finished_at``, ``duration_seconds`` and ``status``: the status of ``pipeline_complete``
     when logged, else ``"failed"`` after an error, ``"running"`` otherwise, ``"unknown"`` when
     there is no event.
+
+    Raises:
+        ValueError: There is no attempt ``attempt``.
     """
+    attempts = split_attempts(events)
+    chosen = len(attempts) if attempt is None else attempt
+    if attempts and not 1 <= chosen <= len(attempts):
+        msg = f"run {pipeline_id!r} has {len(attempts)} attempt(s), not an attempt {chosen}"
+        raise ValueError(msg)
+    events = attempts[chosen - 1] if attempts else []
     counts: dict[str, int] = {}
     started: list[Any] = []
     completed: list[Any] = []
@@ -228,6 +258,8 @@ def summarize_events(pipeline_id: str, events: list[dict[str, Any]]) -> dict[str
         final_status = "unknown" if not events else ("failed" if errors else "running")
     return {
         "pipeline_id": pipeline_id,
+        "attempt": chosen if attempts else None,
+        "attempts": len(attempts),
         "status": final_status,
         "total_events": len(events),
         "event_counts": counts,

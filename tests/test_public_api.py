@@ -12,11 +12,13 @@ PACKAGES = ["checkpointing", "logging_ext"]
 
 
 def _public_names_of_private_modules(package: ModuleType) -> set[str]:
+    """``__all__`` of every private module of the package, its layers' modules included."""
     names: set[str] = set()
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.name.startswith("_") or info.name == "__main__":
+    for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
+        leaf = info.name.rsplit(".", 1)[-1]
+        if info.ispkg or not leaf.startswith("_") or leaf == "__main__":
             continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        module = importlib.import_module(info.name)
         names.update(getattr(module, "__all__", []))
     return names
 

@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from checkpointing.pipeline._config import ConfigError
 from checkpointing.pipeline._pipeline import Pipeline
-from checkpointing.pipeline._runs import RunNotFoundError
+from checkpointing.pipeline._run_model import Attempt, RunInfo, StageExecution
+from checkpointing.pipeline._run_query import get_run, list_runs
 from checkpointing.pipeline._stage import Stage, StageState
 
-__all__ = ["ConfigError", "Pipeline", "RunNotFoundError", "Stage", "StageState"]
+__all__ = [
+    "Attempt",
+    "ConfigError",
+    "Pipeline",
+    "RunInfo",
+    "Stage",
+    "StageExecution",
+    "StageState",
+    "get_run",
+    "list_runs",
+]

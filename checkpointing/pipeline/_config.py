@@ -1,7 +1,7 @@
 """Reading the ``config/pipeline_config.yml`` layout into ``Pipeline`` options.
 
-Recognised keys (everything else under ``pipeline`` belongs to the application and is ignored;
-an unknown key inside the two sections below is an error, so a typo never goes unnoticed)::
+The layout (every key the design document's file has; an unknown key at any level is an error
+that names the closest known key, so a typo never silently turns a feature off)::
 
     pipeline:
       execution:
@@ -17,19 +17,23 @@ an unknown key inside the two sections below is an error, so a typo never goes u
         log_file: "logs/pipeline.log"   -> log_dir (its directory; the name must be pipeline.log)
         separate_stage_logs: true       -> stage_logs
         stage_log_dir: "logs/stages"    -> stage_log_dir
+      data_sources: ...                 the application's own section: allowed, not read
+
+``~`` and ``$VAR``/``${VAR}`` in the three paths are expanded; an undefined variable or user is
+an error rather than a literal folder name.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from checkpointing._errors import CheckpointError
-
-if TYPE_CHECKING:
-    import os
 
 __all__ = ["ConfigError"]
 
@@ -47,11 +51,22 @@ _LOGGING_KEYS = {
     "separate_stage_logs": ("stage_logs", bool),
     "stage_log_dir": ("stage_log_dir", str),
 }
+# A section maps each key to a sub-section, to an (option, type) leaf, or to None: a section of
+# the layout that belongs to the application, allowed and not read.
+_LAYOUT: dict[str, Any] = {
+    "pipeline": {
+        "execution": {"checkpoints": _CHECKPOINT_KEYS},
+        "logging": _LOGGING_KEYS,
+        "data_sources": None,
+    }
+}
+_PATHS = ("checkpoint_dir", "log_dir", "stage_log_dir")  # options whose ~ and $VAR are expanded
 _LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
+_VARIABLE = re.compile(r"\$(\w+|\{[^}]*\})", re.ASCII)  # the syntax of os.path.expandvars
 
 
 class ConfigError(CheckpointError, ValueError):
-    """A pipeline configuration has an unknown key or a value of the wrong type.
+    """A pipeline configuration has an unknown key, a value of the wrong type, or a bad path.
 
     Attributes:
         key: The dotted key at fault (``"pipeline.logging.level"``).
@@ -91,51 +106,66 @@ def read_config(source: Mapping[str, Any] | str | os.PathLike[str]) -> Mapping[s
     return loaded
 
 
-def _section(parent: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
-    value = parent.get(key, {})
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        where = f"{path}.{key}" if path else key
-        raise ConfigError(where, f"must be a mapping, not {type(value).__name__}")
-    return value
+def _dotted(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
 
 
-def _map(section: Mapping[str, Any], keys: dict[str, tuple[str, Any]], path: str) -> dict[str, Any]:
-    options: dict[str, Any] = {}
+def _walk(
+    section: Mapping[Any, Any], layout: Mapping[str, Any], path: str, options: dict[str, Any]
+) -> None:
+    """Check ``section`` against ``layout`` and collect the options of its leaves."""
     for key, value in section.items():
-        if key not in keys:
-            known = ", ".join(sorted(keys))
-            raise ConfigError(f"{path}.{key}", f"unknown key (known keys: {known})")
-        option, kind = keys[key]
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise ConfigError(f"{path}.{key}", f"has the wrong type {type(value).__name__}")
-        options[option] = value
-    return options
+        where = _dotted(path, key)
+        if key not in layout:
+            close = difflib.get_close_matches(str(key), list(layout), n=1)
+            hint = f", did you mean {close[0]!r}?" if close else ""
+            known = ", ".join(sorted(layout))
+            raise ConfigError(where, f"unknown key{hint} (known keys: {known})")
+        spec = layout[key]
+        if spec is None:
+            continue
+        if isinstance(spec, tuple):
+            option, kind = spec
+            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+                raise ConfigError(where, f"has the wrong type {type(value).__name__}")
+            options[option] = _expand(value, where) if option in _PATHS else value
+        elif value is not None:
+            if not isinstance(value, Mapping):
+                raise ConfigError(where, f"must be a mapping, not {type(value).__name__}")
+            _walk(value, spec, where, options)
+
+
+def _expand(path: str, key: str) -> str:
+    """``path`` with ``~`` and ``$VAR``/``${VAR}`` expanded, as a shell would."""
+    for match in _VARIABLE.finditer(path):
+        name = match.group(1).strip("{}")
+        if name not in os.environ:
+            raise ConfigError(key, f"environment variable {name!r} is not set (in {path!r})")
+    expanded = path
+    if path.startswith("~"):
+        try:
+            expanded = str(Path(path).expanduser())
+        except RuntimeError:
+            user = path[1:].split("/", 1)[0]
+            raise ConfigError(key, f"no home directory for user {user!r} (in {path!r})") from None
+    return os.path.expandvars(expanded)
 
 
 def pipeline_options(config: Mapping[str, Any]) -> dict[str, Any]:
     """``Pipeline`` keyword options from a configuration mapping (see the module docstring).
 
     Raises:
-        ConfigError: An unknown key in a recognised section, or a value of the wrong type.
+        ConfigError: An unknown key, a value of the wrong type, or a path naming an undefined
+            environment variable or user.
     """
-    pipeline = _section(config, "pipeline", "")
-    execution = _section(pipeline, "execution", "pipeline")
-    options = _map(
-        _section(execution, "checkpoints", "pipeline.execution"),
-        _CHECKPOINT_KEYS,
-        "pipeline.execution.checkpoints",
-    )
-    logging_options = _map(
-        _section(pipeline, "logging", "pipeline"), _LOGGING_KEYS, "pipeline.logging"
-    )
-    level = logging_options.get("level")
+    options: dict[str, Any] = {}
+    _walk(config, _LAYOUT, "", options)
+    level = options.get("level")
     if isinstance(level, str):
         if level.upper() not in _LEVELS:
             raise ConfigError("pipeline.logging.level", f"unknown level {level!r}")
-        logging_options["level"] = logging.getLevelName(level.upper())
-    log_file = logging_options.pop("log_dir", None)
+        options["level"] = logging.getLevelName(level.upper())
+    log_file = options.pop("log_dir", None)
     if log_file is not None:
         path = Path(log_file)
         if path.name != "pipeline.log":
@@ -143,6 +173,5 @@ def pipeline_options(config: Mapping[str, Any]) -> dict[str, Any]:
                 "pipeline.logging.log_file",
                 "must name a file called pipeline.log (its directory becomes the log directory)",
             )
-        logging_options["log_dir"] = str(path.parent)
-    options.update(logging_options)
+        options["log_dir"] = str(path.parent)
     return options

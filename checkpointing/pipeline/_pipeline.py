@@ -8,25 +8,27 @@ later ``Pipeline(name, resume=True)`` or ``Pipeline(name, pipeline_id=ID)`` cont
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging as std_logging
-import threading
+import os
+import platform
+import socket
 import time
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
-from checkpointing._errors import CheckpointNotFoundError, IntegrityError
-from checkpointing.pipeline._runs import RunRecord, RunStore, new_pipeline_id, now_utc
+from checkpointing.pipeline import _decorators
+from checkpointing.pipeline._events import EventLog
+from checkpointing.pipeline._hooks import StageHooks
+from checkpointing.pipeline._run import RunTracker, describe_error
+from checkpointing.pipeline._runs import PIPELINE_ID_SUFFIX_LENGTH, RunStore
 from checkpointing.pipeline._stage import Stage
 from checkpointing.storage._names import validate_name
+from checkpointing.store._ids import MAX_PREFIX_BYTES, check_id_fits
 from checkpointing.store._manager import CheckpointManager
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
     from os import PathLike
     from types import TracebackType
-
-    import pandas as pd
 
     from logging_ext import PipelineLogger
 
@@ -46,9 +48,10 @@ class Pipeline:
             resumed.
         checkpoint_dir: Directory of the checkpoint store and of the run records (``runs/``).
         log_dir: Directory of ``pipeline.log``, ``events/`` and ``errors/``.
-        resume: Continue the most recent run of ``name`` that did not complete (and is not
-            still running in a live process on this host); with none, start a new run. The
-            ``pipeline_start`` event says which.
+        resume: Continue the most recent run of ``name`` that did not complete and that no
+            live process is running; with none, start a new run. The ``pipeline_start`` event
+            says which. Claiming a run is atomic: of several processes resuming at once,
+            exactly one continues each run.
         pipeline_id: Continue exactly this run (takes precedence over ``resume``).
         checkpoints: False disables the store: ``s.checkpoint`` writes nothing, nothing is
             restored and no run record is written.
@@ -58,7 +61,8 @@ class Pipeline:
         retention_days: Age after which cleanup deletes logs, checkpoints and run records.
         cleanup: Run retention cleanup when ``with pipeline:`` ends. Failures are logged,
             never raised.
-        level: Level of the ``PipelineLogger`` created when ``logging=True``.
+        level: Level of the ``PipelineLogger`` created when ``logging=True`` (a number or
+            a level name such as ``"DEBUG"``).
         console: Also log to stderr (when ``logging=True``).
         save_after_each_stage: :meth:`run_stage` and :meth:`step` checkpoint a DataFrame
             (or pyarrow Table) returned by the stage function.
@@ -71,11 +75,16 @@ class Pipeline:
     Raises:
         checkpointing.InvalidNameError: ``name`` or ``pipeline_id`` is not a valid name.
         checkpointing.RunNotFoundError: ``pipeline_id`` names no recorded run.
+        checkpointing.RunRecordError: The record of ``pipeline_id`` cannot be read.
+        checkpointing.RunUnavailableError: ``pipeline_id`` completed, or a live process runs it.
         ValueError: ``pipeline_id`` belongs to a pipeline with another name.
 
     A ``Pipeline`` may be shared by threads (stages of one run in parallel); each thread or
     asyncio task sees only its own stage context. Separate processes use separate ``Pipeline``
     objects and may share ``checkpoint_dir`` and ``log_dir``.
+
+    The class composes; the work is done by the run tracker (``_run``), the event log
+    (``_events``), the stage hooks (``_hooks``) and the function wrappers (``_decorators``).
     """
 
     def __init__(
@@ -98,82 +107,38 @@ class Pipeline:
         compression: str = "snappy",
         lock_timeout: float = 60.0,
     ) -> None:
-        self.name = validate_name(name, what="pipeline name")
+        self.name = _check_pipeline_name(name)
         self.checkpoints_enabled = checkpoints
         self.retention_days = retention_days
         self.cleanup_enabled = cleanup
         self.save_after_each_stage = save_after_each_stage
-        self._lock = threading.Lock()
         self._stage_names: set[str] = set()
         self._state = "new"  # new -> running -> ended (for ``with pipeline:``)
-        self._started = False
         self._context: Any = None
         self._t0 = 0.0
-        self._owns_logger = False
 
         self.manager: CheckpointManager | None = None
-        self._runs: RunStore | None = None
+        runs: RunStore | None = None
         if checkpoints:
             self.manager = CheckpointManager(
                 checkpoint_dir, compression=compression, lock_timeout=lock_timeout
             )
-            self._runs = RunStore(self.manager.storage)
-
-        self.logger: PipelineLogger | None
-        if logging is True:
-            from logging_ext import PipelineLogger
-
-            self.logger = PipelineLogger(
-                log_dir, retention_days=retention_days, level=level, console=console
-            )
-            self._owns_logger = True
-        elif logging is False or logging is None:
-            self.logger = None
-        else:
-            self.logger = logging
+            runs = RunStore(self.manager.storage)
+        self._runs = runs
+        self._run = RunTracker(self.name, runs, resume=resume, pipeline_id=pipeline_id)
+        self._events = EventLog(
+            logging,
+            log_dir=log_dir,
+            retention_days=retention_days,
+            level=level,
+            console=console,
+            stage_logs=stage_logs,
+            stage_log_dir=stage_log_dir,
+        )
         from logging_ext import log_context
 
         self._log_context = log_context
-        if stage_logs:
-            from pathlib import Path
-
-            from checkpointing.pipeline._stage_logs import attach_stage_logs
-
-            attach_stage_logs(
-                stage_log_dir if stage_log_dir is not None else Path(log_dir) / "stages"
-            )
-
-        self._record: RunRecord | None = None
-        self.resumed = False
-        self.resume_reason = "new run"
-        self._pipeline_id = self._resolve_run(resume, pipeline_id)
-
-    def _resolve_run(self, resume: bool, pipeline_id: str | None) -> str:
-        """Pick the run this object continues (setting the resume fields); return its id."""
-        if pipeline_id is not None:
-            validate_name(pipeline_id, what="pipeline_id")
-            if self._runs is None:
-                self.resume_reason = "pipeline_id given; checkpoints disabled, nothing to restore"
-                return pipeline_id
-            record = self._runs.read(pipeline_id)
-            if record.name != self.name:
-                msg = f"run {pipeline_id!r} belongs to pipeline {record.name!r}, not {self.name!r}"
-                raise ValueError(msg)
-            self._record, self.resumed = record, True
-            self.resume_reason = f"continuing run {pipeline_id} (it was {record.status})"
-            return pipeline_id
-        if not resume:
-            return new_pipeline_id(self.name)
-        if self._runs is None:
-            self.resume_reason = "checkpoints disabled: new run"
-            return new_pipeline_id(self.name)
-        found = self._runs.latest_unfinished(self.name)
-        if found is None:
-            self.resume_reason = "nothing to resume: new run"
-            return new_pipeline_id(self.name)
-        self._record, self.resumed = found, True
-        self.resume_reason = f"resuming run {found.pipeline_id} (it was {found.status})"
-        return found.pipeline_id
+        self._hooks = StageHooks(self._run, self._events, self.manager, log_context)
 
     @classmethod
     def from_config(
@@ -187,14 +152,15 @@ class Pipeline:
 
         Args:
             config: A mapping, or the path of a YAML file (needs PyYAML:
-                ``pip install 'stagepoint[yaml]'``). Relative paths in it are relative to the
-                current directory.
+                ``pip install 'stagepoint[yaml]'``). ``~`` and ``$VAR`` in its paths are
+                expanded; relative paths are relative to the current directory.
             name: The pipeline name.
             **overrides: ``Pipeline`` keyword options that win over the configuration.
 
         Raises:
-            checkpointing.ConfigError: An unknown key in ``pipeline.execution.checkpoints`` or
-                ``pipeline.logging``, or a value of the wrong type. Other sections are ignored.
+            checkpointing.ConfigError: An unknown key at any level of the layout (the message
+                names the closest known key), a value of the wrong type, or a path naming an
+                undefined environment variable or user.
             ImportError: ``config`` is a file and PyYAML is not installed.
         """
         from checkpointing.pipeline._config import pipeline_options, read_config
@@ -208,7 +174,22 @@ class Pipeline:
     @property
     def pipeline_id(self) -> str:
         """``<name>_<YYYYmmdd_HHMMSS>_<suffix>``; the resumed run's id when resuming."""
-        return self._pipeline_id
+        return self._run.pipeline_id
+
+    @property
+    def resumed(self) -> bool:
+        """Whether this object continues an earlier run."""
+        return self._run.resumed
+
+    @property
+    def resume_reason(self) -> str:
+        """Which run this object continues, or why it starts a new one."""
+        return self._run.reason
+
+    @property
+    def logger(self) -> PipelineLogger | None:
+        """The ``PipelineLogger`` the events go to, or ``None``."""
+        return self._events.logger
 
     @property
     def checkpoint_dir(self) -> str | None:
@@ -219,28 +200,29 @@ class Pipeline:
     def record(self) -> dict[str, Any] | None:
         """A copy of the run record as last written (``None`` before the run started or when
         checkpoints are disabled)."""
-        with self._lock:
-            return None if self._record is None else self._record.to_json()
+        return self._run.record_json()
 
     def __repr__(self) -> str:
-        return f"<Pipeline {self.name!r} {self._pipeline_id!r}>"
+        return f"<Pipeline {self.name!r} {self.pipeline_id!r}>"
 
     # -- the run ------------------------------------------------------------------------------
 
     def __enter__(self) -> Pipeline:
         if self._state != "new":
             msg = (
-                f"pipeline {self._pipeline_id!r} was already entered ({self._state}); a "
+                f"pipeline {self.pipeline_id!r} was already entered ({self._state}); a "
                 "Pipeline is one run: create a new one, or pass resume=True/pipeline_id"
             )
             raise RuntimeError(msg)
+        if self._run.finished:
+            msg = f"pipeline {self.pipeline_id!r} was closed; start a new Pipeline"
+            raise RuntimeError(msg)
         self._state = "running"
-        self._ensure_started()
-        self._context = self._log_context(pipeline_id=self._pipeline_id)
+        self._run.start()
+        self._context = self._log_context(pipeline_id=self.pipeline_id)
         self._context.__enter__()
         self._t0 = time.perf_counter()
-        record = self._record
-        self._event(
+        self._hooks.event(
             "pipeline_start",
             None,
             "info",
@@ -248,11 +230,25 @@ class Pipeline:
                 "name": self.name,
                 "resumed": self.resumed,
                 "reason": self.resume_reason,
-                "attempt": 1 if record is None else record.attempts,
+                "attempt": self._run.attempt,
                 "checkpoints": self.checkpoints_enabled,
+                **self._settings(),
             },
         )
         return self
+
+    def _settings(self) -> dict[str, Any]:
+        """What ``pipeline_start`` records of this run's configuration (the report shows it)."""
+        logger = self._events.logger
+        return {
+            "checkpoint_dir": self.checkpoint_dir,
+            "log_dir": None if logger is None else str(logger.log_dir),
+            "retention_days": self.retention_days,
+            "save_after_each_stage": self.save_after_each_stage,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "python": platform.python_version(),
+        }
 
     def __exit__(
         self,
@@ -262,13 +258,13 @@ class Pipeline:
     ) -> None:
         try:
             metadata: dict[str, Any] = {"duration_seconds": time.perf_counter() - self._t0}
+            self._run.finish(exc)
             if exc is None:
-                self._finish("complete", None)
-                self._event("pipeline_complete", None, "success", metadata)
+                self._hooks.event("pipeline_complete", None, "success", metadata)
             else:
-                self._finish("failed", exc)
-                metadata.update(error_type=type(exc).__name__, error=str(exc))
-                self._event("pipeline_complete", None, "error", metadata)
+                error = describe_error(exc)
+                metadata.update(error_type=error["type"], error=error["message"])
+                self._hooks.event("pipeline_complete", None, "error", metadata)
             if self.cleanup_enabled:
                 self.cleanup()
         finally:
@@ -279,14 +275,17 @@ class Pipeline:
             self.close()
 
     def close(self) -> None:
-        """Release the ``PipelineLogger`` this pipeline created (not one passed in).
+        """End the run and release what this pipeline holds.
 
         Called by ``with pipeline:`` at its end; call it yourself when you use stages without
-        ``with pipeline:``. Once the last logger of a log directory is released, its handlers
-        are detached from the logging tree. Idempotent; later events are dropped.
+        ``with pipeline:``. A run that started and was not ended yet is recorded as
+        ``complete`` (``failed`` when a stage failed in it), so ``resume=True`` never continues
+        it; the claim on the run is released; the ``PipelineLogger`` this pipeline created (not
+        one passed in) is released, and once the last logger of a log directory is released
+        its handlers are detached. Idempotent; stages cannot be entered afterwards.
         """
-        if self._owns_logger and self.logger is not None:
-            self.logger.close()
+        self._run.finish(None, failed=self._run.has_failed_stage())
+        self._events.close()
 
     async def __aenter__(self) -> Pipeline:
         return self.__enter__()
@@ -333,11 +332,10 @@ class Pipeline:
 
         found: dict[str, Any] = {}
         parts: list[tuple[str, Callable[[], dict[str, Any]]]] = []
-        if self.logger is not None and not dry_run:
-            logger = self.logger
-            parts.append(("logs", lambda: {"logs": logger.cleanup_old_logs()}))
+        if not dry_run:
+            parts.append(("logs", lambda: {"logs": self._events.cleanup_old_logs()}))
         if self.manager is not None and self._runs is not None:
-            manager, days, current = self.manager, self.retention_days, self._pipeline_id
+            manager, days, current = self.manager, self.retention_days, self.pipeline_id
 
             def runs() -> dict[str, Any]:
                 result = apply_retention(
@@ -355,29 +353,41 @@ class Pipeline:
             parts.append(("checkpoints", runs))
         for part, fn in parts:
             try:
-                found.update(fn())
+                found.update({k: v for k, v in fn().items() if v is not None})
             except Exception as error:  # cleanup never takes the pipeline down
                 _log.warning("retention cleanup of %s failed", part, exc_info=True)
-                self._event(
+                described = describe_error(error)
+                self._hooks.event(
                     "cleanup_error",
                     None,
                     "warning",
-                    {"part": part, "error_type": type(error).__name__, "error": str(error)},
+                    {"part": part, "error_type": described["type"], "error": described["message"]},
                 )
         return found
 
     # -- stages -------------------------------------------------------------------------------
 
-    def stage(self, name: str) -> Stage:
+    def stage(self, name: str, *, key: str | None = None) -> Stage:
         """A new :class:`Stage` named ``name``; enter it with ``with`` or ``async with``.
 
+        Args:
+            name: The stage name.
+            key: Tells this execution apart from others of the same name in the run (a ticker,
+                a date, a file name), so a resumed run restores each from its own checkpoint.
+                Without a key, executions of one name are told apart by the order in which
+                they are entered; give a key when that order can change between runs (stages
+                of one name in parallel threads, or a loop over a changing list).
+
         Raises:
-            checkpointing.InvalidNameError: ``name`` is not a valid name.
+            checkpointing.InvalidNameError: ``name`` or ``key`` is not a valid name, or
+                ``name`` is too long together with the pipeline id.
         """
         if name not in self._stage_names:
-            validate_name(name, what="stage")
+            check_id_fits(self.pipeline_id, name)
             self._stage_names.add(name)
-        return Stage(self, name)
+        if key is not None:
+            validate_name(key, what="stage key")
+        return Stage(self._hooks, name, key=key)
 
     def run_stage(self, name: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` as stage ``name``, skipping it when it can be restored.
@@ -388,23 +398,13 @@ class Pipeline:
         checkpointed. The stage's events are those of ``with pipeline.stage(name)``; an
         exception of ``fn`` propagates unchanged.
         """
-        with self.stage(name) as s:
-            if s.restored:
-                return cast("R", s.data)
-            result = fn(*args, **kwargs)
-            self._keep_result(s, result)
-            return result
+        return _decorators.run_stage(self, name, fn, *args, **kwargs)
 
     async def arun_stage(
         self, name: str, fn: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs
     ) -> R:
         """:meth:`run_stage` for a coroutine function (awaited inside ``async with``)."""
-        async with self.stage(name) as s:
-            if s.restored:
-                return cast("R", s.data)
-            result = await fn(*args, **kwargs)
-            self._keep_result(s, result)
-            return result
+        return await _decorators.arun_stage(self, name, fn, *args, **kwargs)
 
     @overload
     def step(self, name: Callable[P, R], /) -> Callable[P, R]: ...
@@ -417,213 +417,20 @@ class Pipeline:
 
         ``@pipeline.step("extract")`` names the stage; bare ``@pipeline.step`` uses the
         function's name. Coroutine functions become coroutine functions running
-        ``async with pipeline.stage(...)``.
+        ``async with pipeline.stage(...)``. Each call is one execution of the stage; calls are
+        told apart by their order in the run.
         """
+        return _decorators.step_decorator(self, name)
 
-        def decorate(fn: Callable[..., Any], stage_name: str) -> Callable[..., Any]:
-            validate_name(stage_name, what="stage")
-            if inspect.iscoroutinefunction(fn):
 
-                @functools.wraps(fn)
-                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    return await self.arun_stage(stage_name, fn, *args, **kwargs)
+def _check_pipeline_name(name: str) -> str:
+    """Validate ``name`` now, including the room its ids and checkpoint ids need."""
+    validate_name(name, what="pipeline name")
+    room = MAX_PREFIX_BYTES - PIPELINE_ID_SUFFIX_LENGTH - 2  # "_" and a 1-byte stage name
+    if len(name.encode("utf-8")) > room:
+        from checkpointing._errors import InvalidNameError
 
-                return async_wrapper
-
-            @functools.wraps(fn)
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                return self.run_stage(stage_name, fn, *args, **kwargs)
-
-            return wrapper
-
-        if callable(name):
-            return decorate(name, name.__name__)
-        return lambda fn: decorate(fn, name or fn.__name__)
-
-    def _keep_result(self, s: Stage, result: object) -> None:
-        import pandas as pd
-        import pyarrow as pa
-
-        if self.save_after_each_stage and isinstance(result, pd.DataFrame | pa.Table):
-            s.checkpoint(cast("pd.DataFrame", result))
-
-    # -- called by Stage ----------------------------------------------------------------------
-
-    def _started_under_lock(self) -> bool:
-        return self._started
-
-    def _ensure_started(self) -> None:
-        if self._started:
-            return
-        with self._lock:
-            if self._started_under_lock():
-                return
-            if self._runs is not None:
-                if self._record is None:
-                    self._record = RunRecord(self.name, self._pipeline_id)
-                else:
-                    self._record.status = "running"
-                    self._record.attempts += 1
-                    self._record.finished_at = None
-                    self._record.error = None
-                    self._record.take_over()
-                self._runs.write(self._record)
-            self._started = True
-
-    def _finish(self, status: str, error: BaseException | None) -> None:
-        with self._lock:
-            record, runs = self._record, self._runs
-            if record is None or runs is None:
-                return
-            record.status = "complete" if status == "complete" else "failed"
-            record.finished_at = now_utc().isoformat()
-            if error is not None and record.error is None:
-                record.error = {"type": type(error).__name__, "message": str(error), "stage": None}
-            self._write_record(record, runs, failing=error is not None)
-
-    def _write_record(self, record: RunRecord, runs: RunStore, *, failing: bool) -> None:
-        """Persist the run record; while an exception propagates, never replace it."""
-        if not failing:
-            runs.write(record)
-            return
-        try:
-            runs.write(record)
-        except Exception:
-            _log.warning("could not update run record %s", record.pipeline_id, exc_info=True)
-
-    def _stage_entered(self, stage: Stage) -> Any:
-        if self._state == "ended":
-            msg = f"pipeline {self._pipeline_id!r} has ended; start a new Pipeline"
-            raise RuntimeError(msg)
-        self._ensure_started()
-        context = self._log_context(pipeline_id=self._pipeline_id, stage=stage.name)
-        context.__enter__()
-        return context
-
-    def _stage_exited(self, stage: Stage, context: Any) -> None:
-        context.__exit__(None, None, None)
-
-    def _stage_started(self, stage: Stage) -> None:
-        metadata: dict[str, Any] = {}
-        if stage.parent is not None:
-            metadata["parent_stage"] = stage.parent
-        if not self.resumed:
-            self._event("stage_start", stage.name, "info", metadata)
-            return
-        metadata["resumed"] = True
-        self._event("stage_start", stage.name, "info", metadata)
-        self._restore(stage)
-
-    def _restore(self, stage: Stage) -> None:
-        assert self.manager is not None
-        with self._lock:
-            candidates = [] if self._record is None else self._record.checkpoints_of(stage.name)
-        failures: list[str] = []
-        for checkpoint_id in candidates:
-            try:
-                loaded = self.manager.load_checkpoint(checkpoint_id)
-            except IntegrityError as error:
-                failures.append(f"checkpoint {checkpoint_id} failed verification: {error.reason}")
-                continue
-            except CheckpointNotFoundError:
-                failures.append(f"checkpoint {checkpoint_id} not found")
-                continue
-            reason = f"restored from checkpoint {checkpoint_id}"
-            if failures:
-                reason += " (newer " + "; ".join(failures) + ")"
-            stage._set_restored(checkpoint_id, loaded["data"], reason)
-            self._event(
-                "stage_restored",
-                stage.name,
-                "warning" if failures else "success",
-                {"checkpoint_id": checkpoint_id, "rows": stage.rows, "reason": reason},
-            )
-            return
-        reason = "; ".join(failures) if failures else "no checkpoint"
-        stage._set_reason(reason)
-        self._event(
-            "stage_rerun", stage.name, "warning" if failures else "info", {"reason": reason}
+        raise InvalidNameError(
+            name, f"pipeline name is too long for checkpoint file names (at most {room} bytes)"
         )
-
-    def _stage_metadata(self, stage: Stage) -> dict[str, Any]:
-        metadata = stage.metadata
-        metadata["duration_seconds"] = stage.duration_seconds
-        metadata["cpu_seconds"] = stage.cpu_seconds
-        if stage.rows is not None:
-            metadata["rows"] = stage.rows
-        if stage.checkpoint_ids:
-            metadata["checkpoint_ids"] = list(stage.checkpoint_ids)
-        if stage.restored:
-            metadata["restored"] = True
-            metadata["restored_from"] = stage.restored_from
-        if stage.parent is not None:
-            metadata["parent_stage"] = stage.parent
-        if self.resumed:
-            metadata["reason"] = stage.reason
-        return metadata
-
-    def _stage_completed(self, stage: Stage) -> None:
-        if stage.checkpoint_ids:
-            self._record_stage(stage)
-        metadata = self._stage_metadata(stage)
-        self._event("stage_complete", stage.name, "success", metadata)
-        if self.logger is not None:
-            self.logger.log_performance(self._pipeline_id, stage.name, metadata["duration_seconds"])
-
-    def _record_stage(self, stage: Stage) -> None:
-        with self._lock:
-            record, runs = self._record, self._runs
-            if record is None or runs is None:
-                return
-            record.stages.append(
-                {
-                    "stage": stage.name,
-                    "checkpoint_ids": list(stage.checkpoint_ids),
-                    "completed_at": now_utc().isoformat(),
-                }
-            )
-            runs.write(record)
-
-    def _stage_failed(self, stage: Stage, error: BaseException) -> None:
-        with self._lock:
-            record, runs = self._record, self._runs
-            if record is not None and runs is not None:
-                record.status = "failed"
-                record.error = {
-                    "type": type(error).__name__,
-                    "message": str(error),
-                    "stage": stage.name,
-                }
-                self._write_record(record, runs, failing=True)
-        if self.logger is not None:
-            self.logger.log_stage_error(
-                self._pipeline_id, stage.name, error, self._stage_metadata(stage)
-            )
-
-    def _save(self, stage: Stage, data: pd.DataFrame, metadata: dict[str, Any]) -> str | None:
-        if self.manager is None:
-            self._event(
-                "checkpoint_skipped",
-                stage.name,
-                "info",
-                {"reason": "checkpoints disabled", "rows": len(data)},
-            )
-            return None
-        checkpoint_id = self.manager.save_checkpoint(
-            self._pipeline_id, stage.name, data, metadata=metadata or None
-        )
-        if self.logger is not None:
-            self.logger.log_checkpoint(self._pipeline_id, stage.name, checkpoint_id)
-        return checkpoint_id
-
-    def _data_quality(self, stage: Stage, metrics: dict[str, Any]) -> None:
-        if self.logger is not None:
-            self.logger.log_data_quality(self._pipeline_id, stage.name, metrics)
-
-    def _event(
-        self, event_type: str, stage: str | None, status: str, metadata: Mapping[str, Any]
-    ) -> None:
-        if self.logger is not None:
-            self.logger.log_event(
-                event_type, self._pipeline_id, stage=stage, status=status, metadata=dict(metadata)
-            )
+    return name

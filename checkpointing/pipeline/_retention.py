@@ -7,9 +7,10 @@ which pipeline ids may go, then asks the store to delete them. The rules:
   of its last stage, or its end) is older than ``retention_days``. So a failed or interrupted
   run keeps the checkpoints a resume would restore for as long as its run record lives, and
   that record expires by retention like any other.
-* Never expired: the run doing the cleanup; a run recorded as running by a live process (on
-  this host its pid is alive; on another host it cannot be proven dead, so it is kept); the
-  ``keep_last`` most recently started runs of the pipeline.
+* Never expired: the run doing the cleanup; a live run (one whose claim, ``runs/<id>.lock``,
+  a process holds); the ``keep_last`` most recently started runs of the pipeline; a run whose
+  record cannot be read. A run is expired while holding its claim, so a process can neither
+  resume it meanwhile nor find it half-deleted.
 * Checkpoints of a run whose record is gone (a crash, or an older version's cleanup) expire by
   their own timestamp, like the checkpoints of pipeline ids that are not runs at all.
 * Only runs of the given pipeline name are considered: ``etl`` never touches ``etl_daily`` or
@@ -24,19 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from checkpointing.pipeline._runs import (
-    _HOST,
-    RUNS_DIR,
-    RunNotFoundError,
-    RunRecord,
-    RunStore,
-    _pid_alive,
-    now_utc,
-)
+from checkpointing._errors import RunNotFoundError, RunRecordError
+from checkpointing.pipeline._runs import RUNS_DIR, RunRecord, RunStore, now_utc
 from checkpointing.store._layout import TEMP_FILE
 from checkpointing.store._retention import check_retention, expire_checkpoints
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from checkpointing.store._manager import CheckpointManager
 
 __all__: list[str] = []
@@ -65,6 +61,7 @@ def apply_retention(
     current: str | None = None,
     standalone: bool = False,
     sweep: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RetentionResult:
     """Expire the runs of pipeline ``name`` (every name when ``None``) by the rules above.
 
@@ -79,6 +76,7 @@ def apply_retention(
         standalone: Also expire, by their own timestamp, checkpoints of pipeline ids that are
             not runs (``CheckpointManager`` users): all of them, or the id ``name`` exactly.
         sweep: Passed to the store's leftover sweep (see ``cleanup_old_checkpoints``).
+        progress: Called as ``progress(done, total)`` over the runs to delete.
     """
     check_retention(retention_days, keep_last)
     runs = RunStore(manager.storage)
@@ -89,15 +87,26 @@ def apply_retention(
     )
     deleted: list[str] = []
     gone: list[str] = []
-    for record in sorted(expired, key=lambda r: r.pipeline_id):
+    for done, record in enumerate(sorted(expired, key=lambda r: r.pipeline_id)):
+        if progress is not None:
+            progress(done, len(expired))
+        run_id = record.pipeline_id
         if dry_run:
-            deleted += _expire(manager, 0, [record.pipeline_id], None, True, sweep=False)
-            gone.append(record.pipeline_id)
-        elif _unchanged(runs, record):  # not resumed meanwhile
+            deleted += _expire(manager, 0, [run_id], None, True, sweep=False)
+            gone.append(run_id)
+            continue
+        held = runs.claim(run_id)
+        if held is None:
+            continue  # resumed meanwhile
+        try:
+            if _expired_record(runs, run_id, cutoff, claimed=True) is None:
+                continue  # changed since it was read
             # Every checkpoint of the run first: a crash in between leaves the record to retry.
-            deleted += _expire(manager, 0, [record.pipeline_id], None, False, sweep=False)
-            if runs.delete(record.pipeline_id):
-                gone.append(record.pipeline_id)
+            deleted += _expire(manager, 0, [run_id], None, False, sweep=False)
+            if runs.delete(run_id):
+                gone.append(run_id)
+        finally:
+            held.release()
     if standalone:
         plain = [p for p in pipelines if RUN_ID.fullmatch(p) is None and name in (None, p)]
         deleted += _expire(manager, retention_days, plain, keep_last, dry_run, sweep=False)
@@ -160,35 +169,28 @@ def _started(run_id: str) -> datetime:
     return datetime.strptime(_parts(run_id)["start"] + "+0000", "%Y%m%d_%H%M%S%z")
 
 
-def _expired_record(runs: RunStore, run_id: str, cutoff: datetime) -> RunRecord | None:
-    """The record of ``run_id`` if it may be expired: readable, not live, inactive long enough."""
+def _expired_record(
+    runs: RunStore, run_id: str, cutoff: datetime, *, claimed: bool = False
+) -> RunRecord | None:
+    """The record of ``run_id`` if it may be expired: readable, inactive long enough and not
+    live (``claimed``: this process holds its claim, so nobody else runs it)."""
     try:
         record = runs.read(run_id)
         last = _last_activity(record)
-    except (RunNotFoundError, ValueError, TypeError, KeyError):
-        logger.warning("kept run %s: its record cannot be read", run_id)
+    except RunNotFoundError:
         return None
-    if _may_be_live(record) or last >= cutoff:
+    except (RunRecordError, ValueError) as error:
+        logger.warning("retention keeps run %s: %s", run_id, error)
+        return None
+    if last >= cutoff or (not claimed and runs.is_live(run_id)):
         return None
     return record
 
 
 def _last_activity(record: RunRecord) -> datetime:
     stamps = [record.started_at, record.finished_at]
-    stamps += [s.get("completed_at") for s in record.stages if isinstance(s, dict)]
+    stamps += [s.get("completed_at") for s in record.stages]
     return max(datetime.fromisoformat(s) for s in stamps if isinstance(s, str))
-
-
-def _may_be_live(record: RunRecord) -> bool:
-    """A run recorded as running whose process may still run it (another host: cannot tell)."""
-    return record.status == "running" and (record.host != _HOST or _pid_alive(record.pid))
-
-
-def _unchanged(runs: RunStore, record: RunRecord) -> bool:
-    try:
-        return runs.read(record.pipeline_id).to_json() == record.to_json()
-    except (RunNotFoundError, ValueError, TypeError, KeyError):
-        return False
 
 
 def _expire(

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from checkpointing.pipeline._run import StageIdentity
+
 __all__ = ["Stage", "StageState"]
 
 
@@ -36,24 +38,24 @@ class StageState(enum.Enum):
 
 
 class _StageHost(Protocol):
-    """What a stage needs from its pipeline (implemented by ``Pipeline``)."""
+    """What a stage needs from its pipeline (implemented by the pipeline's stage hooks)."""
 
     @property
     def pipeline_id(self) -> str: ...
 
-    def _stage_entered(self, stage: Stage) -> Any: ...
+    def entered(self, stage: Stage) -> Any: ...
 
-    def _stage_started(self, stage: Stage) -> None: ...
+    def started(self, stage: Stage) -> None: ...
 
-    def _stage_completed(self, stage: Stage) -> None: ...
+    def completed(self, stage: Stage) -> None: ...
 
-    def _stage_failed(self, stage: Stage, error: BaseException) -> None: ...
+    def failed(self, stage: Stage, error: BaseException) -> None: ...
 
-    def _stage_exited(self, stage: Stage, context: Any) -> None: ...
+    def exited(self, stage: Stage, context: Any) -> None: ...
 
-    def _save(self, stage: Stage, data: pd.DataFrame, metadata: dict[str, Any]) -> str | None: ...
+    def save(self, stage: Stage, data: pd.DataFrame, metadata: dict[str, Any]) -> str | None: ...
 
-    def _data_quality(self, stage: Stage, metrics: dict[str, Any]) -> None: ...
+    def data_quality(self, stage: Stage, metrics: dict[str, Any]) -> None: ...
 
 
 _current_stage: ContextVar[Stage | None] = ContextVar("checkpointing_current_stage", default=None)
@@ -82,6 +84,7 @@ class Stage:
         "_duration",
         "_has_data",
         "_host",
+        "_identity",
         "_metadata",
         "_parent",
         "_reason",
@@ -90,13 +93,18 @@ class Stage:
         "_start",
         "_state",
         "_token",
+        "key",
         "name",
     )
 
-    def __init__(self, host: _StageHost, name: str) -> None:
+    def __init__(self, host: _StageHost, name: str, *, key: str | None = None) -> None:
         self._host = host
         self.name = name
         """The stage name (validated; it is part of checkpoint ids and event records)."""
+        self.key = key
+        """The explicit key that tells this execution apart from others of the same name in
+        the run (``None``: executions without a key are told apart by their order)."""
+        self._identity: StageIdentity | None = None
         self._state = StageState.PENDING
         self._data: Any = None
         self._has_data = False
@@ -149,14 +157,14 @@ class Stage:
                 "a Stage is single-use: create a new one with pipeline.stage(name)"
             )
             raise RuntimeError(msg)
-        self._context = self._host._stage_entered(self)
+        self._context = self._host.entered(self)
         self._state = StageState.RUNNING
         self._parent = _current_stage.get()
         self._token = _current_stage.set(self)
         self._start = time.perf_counter()
         self._cpu_start = time.thread_time()
         try:
-            self._host._stage_started(self)
+            self._host.started(self)
         except BaseException as error:
             self._end(error)
             raise
@@ -167,10 +175,10 @@ class Stage:
         try:
             if error is None:
                 self._state = StageState.DONE
-                self._host._stage_completed(self)
+                self._host.completed(self)
             else:
                 self._state = StageState.FAILED
-                self._host._stage_failed(self, error)
+                self._host.failed(self, error)
         finally:
             token, self._token = self._token, None
             if token is not None:
@@ -178,7 +186,7 @@ class Stage:
                     _current_stage.reset(token)
                 except ValueError:  # exited in another context than it was entered in
                     _current_stage.set(self._parent)
-            self._host._stage_exited(self, self._context)
+            self._host.exited(self, self._context)
             self._context = None
 
     # -- what the block can use ---------------------------------------------------------------
@@ -187,6 +195,18 @@ class Stage:
     def state(self) -> StageState:
         """Where the stage is in its life cycle."""
         return self._state
+
+    @property
+    def identity(self) -> StageIdentity:
+        """Which execution of :attr:`name` in the run this is (set when the stage is entered).
+
+        Raises:
+            RuntimeError: The stage was not entered yet.
+        """
+        if self._identity is None:
+            msg = f"stage {self.name!r} has no identity before it is entered"
+            raise RuntimeError(msg)
+        return self._identity
 
     @property
     def restored(self) -> bool:
@@ -269,7 +289,7 @@ class Stage:
         still returns ``data``.
 
         Args:
-            data: The frame to save.
+            data: The frame (or pyarrow Table) to save.
             **metadata: JSON-serialisable values stored in the checkpoint's manifest.
 
         Returns:
@@ -277,10 +297,12 @@ class Stage:
 
         Raises:
             RuntimeError: The stage is not running.
+            TypeError: ``data`` is not a DataFrame or Table (also with checkpoints disabled).
             checkpointing.CheckpointError: The store failed (for example ``LockTimeoutError``).
         """
         self._require_running("checkpoint")
-        checkpoint_id = self._host._save(self, data, metadata)
+        _check_checkpointable(data)
+        checkpoint_id = self._host.save(self, data, metadata)
         if checkpoint_id is not None:
             self._checkpoint_ids.append(checkpoint_id)
         self._set_data(data)
@@ -293,7 +315,7 @@ class Stage:
             RuntimeError: The stage is not running.
         """
         self._require_running("data_quality")
-        self._host._data_quality(self, metrics)
+        self._host.data_quality(self, metrics)
 
     def add_metadata(self, **values: Any) -> None:
         """Add JSON-serialisable values to the metadata of this stage's ``stage_complete``
@@ -311,6 +333,9 @@ class Stage:
         except TypeError:
             self._rows = None
 
+    def _set_identity(self, identity: StageIdentity) -> None:
+        self._identity = identity
+
     def _set_restored(self, checkpoint_id: str, data: Any, reason: str) -> None:
         self._restored_from = checkpoint_id
         self._reason = reason
@@ -323,3 +348,15 @@ class Stage:
         if self._state is not StageState.RUNNING:
             msg = f"s.{what}() needs a running stage; stage {self.name!r} is {self._state.value}"
             raise RuntimeError(msg)
+
+
+def _check_checkpointable(data: object) -> None:
+    """Refuse, whether checkpoints are enabled or not, what a checkpoint cannot hold."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if not isinstance(data, pd.DataFrame | pa.Table):
+        msg = (
+            f"s.checkpoint() takes a pandas DataFrame or a pyarrow Table, not {type(data).__name__}"
+        )
+        raise TypeError(msg)

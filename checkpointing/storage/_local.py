@@ -246,6 +246,40 @@ class LocalStorage:
         text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
         self.write_bytes_atomic(name, text.encode("utf-8") + b"\n")
 
+    def write_json_new(self, name: str, obj: Any) -> bool:
+        """Create ``name`` holding ``obj`` as strict JSON, only if it does not exist yet.
+
+        The file appears whole and durable, or not at all. Of several threads or processes
+        racing to create the same name, exactly one wins; the others leave it untouched.
+
+        Returns:
+            True if this call created ``name``, False if it already existed.
+        """
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
+        data = text.encode("utf-8") + b"\n"
+        fd, tmp, final = self._open_temp(name)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            try:
+                os.link(tmp, final)  # refuses an existing name: the atomic create-if-absent
+            except FileExistsError:
+                return False
+            self._fsync_dir(final.parent)
+            return True
+        except BaseException as exc:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            _raise_with_path(exc, final)
+            raise
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def append_line(self, name: str, line: bytes) -> None:
         """Append one line with a single ``O_APPEND`` write (call under a lock).
 
@@ -391,6 +425,23 @@ class LocalStorage:
         finally:
             lock.release()
 
+    def try_lock(self, name: str) -> Held | None:
+        """Take the inter-process lock file ``name`` without waiting, and keep it.
+
+        Returns:
+            A handle whose :meth:`Held.release` gives the lock back, or ``None`` when another
+            holder (another process, or another handle in this one) has it. The operating
+            system releases the lock when its holder dies, even by ``SIGKILL``.
+        """
+        path = self.path(name)
+        self._ensure_dir(path.parent, again=not path.parent.is_dir())
+        lock = filelock.FileLock(path, timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            return None
+        return Held(lock)
+
     def hold_lease(self, directory: str) -> str:
         """Create a lease file in ``directory`` and hold it until this process ends.
 
@@ -450,6 +501,18 @@ class LocalStorage:
             finally:
                 os.close(fd)
         return found
+
+
+class Held:
+    """An inter-process lock held until :meth:`release` (or until the process ends)."""
+
+    def __init__(self, lock: filelock.BaseFileLock) -> None:
+        self._lock = lock
+
+    def release(self) -> None:
+        """Give the lock back (idempotent)."""
+        if self._lock.is_locked:
+            self._lock.release(force=True)
 
 
 def _release_lease(path: str) -> None:

@@ -49,8 +49,9 @@ def _has_control_or_format(value: str) -> bool:
 def validate_name(value: object, *, what: str = "pipeline_id") -> str:
     """Check that ``value`` can safely be part of a file name in the checkpoint directory.
 
-    Rules: a ``str``; non-empty; at most 200 characters; no ``/``, ``\\``, NUL or other control
-    or format character; not ``.`` or ``..`` and no ``..`` anywhere; no leading ``.`` or ``-``;
+    Rules: a ``str`` encodable as UTF-8; non-empty; at most 200 characters; no ``/``,
+    ``\\``, NUL or other control or format character; not ``.`` or ``..`` and no ``..``
+    anywhere; no leading ``.`` or ``-``;
     no leading or trailing whitespace.
 
     Args:
@@ -65,6 +66,12 @@ def validate_name(value: object, *, what: str = "pipeline_id") -> str:
     """
     if not isinstance(value, str):
         raise InvalidNameError(repr(value), f"{what} must be a str, not {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidNameError(
+            repr(value), f"{what} must be encodable as UTF-8 (no lone surrogates)"
+        ) from None
     reason = _broken_rule(value)
     if reason is not None:
         raise InvalidNameError(value, f"{what} {reason}")

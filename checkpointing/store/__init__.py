@@ -6,7 +6,8 @@ layer or ``logging_ext`` (it logs through ``logging.getLogger(__name__)`` like a
 
 from __future__ import annotations
 
-from checkpointing.store._diff import CheckpointDiff, ColumnDiff, diff_checkpoints, diff_frames
+from checkpointing.store._diff import diff_checkpoints, diff_frames
+from checkpointing.store._diff_result import CheckpointDiff, ColumnDiff
 from checkpointing.store._manager import CheckpointManager
 
 __all__ = ["CheckpointDiff", "CheckpointManager", "ColumnDiff", "diff_checkpoints", "diff_frames"]

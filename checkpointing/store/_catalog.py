@@ -21,7 +21,7 @@ from checkpointing.store._registry import Registry
 from checkpointing.store._retention import WRITERS, expire_checkpoints
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterator
+    from collections.abc import Callable, Collection, Iterator
 
     from checkpointing.storage._local import LocalStorage
 
@@ -178,6 +178,7 @@ class Catalog:
         dry_run: Literal[False] = ...,
         grace_seconds: float = ...,
         sweep: bool | None = ...,
+        progress: Callable[[int, int], None] | None = ...,
     ) -> int: ...
 
     @overload
@@ -191,6 +192,7 @@ class Catalog:
         dry_run: Literal[True],
         grace_seconds: float = ...,
         sweep: bool | None = ...,
+        progress: Callable[[int, int], None] | None = ...,
     ) -> list[str]: ...
 
     def cleanup_old_checkpoints(
@@ -203,6 +205,7 @@ class Catalog:
         dry_run: bool = False,
         grace_seconds: float = 600.0,
         sweep: bool | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> int | list[str]:
         """Delete checkpoints older than ``retention_days`` (by their own timestamp).
 
@@ -225,6 +228,8 @@ class Catalog:
                 is gone) and repair the registry: ``True`` now, ``False`` never, ``None``
                 (default) only after a writer died or a week after the last sweep, so a
                 routine cleanup does not list the whole directory.
+            progress: Called as ``progress(done, total)`` while the pipelines that may hold
+                expired checkpoints are examined (for a progress bar).
 
         Returns:
             How many checkpoints were deleted for their age, or with ``dry_run`` their ids.
@@ -243,6 +248,7 @@ class Catalog:
             dry_run=dry_run,
             grace_seconds=grace_seconds,
             sweep=sweep,
+            progress=progress,
         )
         return expired if dry_run else len(expired)
 

@@ -15,6 +15,9 @@ __all__: list[str] = []
 # ".tmp-<id>.parquet-<16 hex>", 30 bytes more than the id.
 _MAX_ID_BYTES = 255 - len(".tmp-") - len(".parquet-") - 16
 _TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
+# What an id adds after "<pipeline_id>_<stage>": "_<YYYYmmddTHHMMSSffffffZ>_<8 hex>".
+_ID_SUFFIX_BYTES = 1 + 22 + 1 + 8
+MAX_PREFIX_BYTES = _MAX_ID_BYTES - _ID_SUFFIX_BYTES
 
 
 _lock = threading.Lock()
@@ -41,16 +44,26 @@ def new_checkpoint_id(pipeline_id: str, stage: str) -> tuple[str, datetime]:
     Raises:
         InvalidNameError: A name is invalid, or both together make a file name too long.
     """
-    validate_name(pipeline_id, what="pipeline_id")
-    validate_name(stage, what="stage")
+    check_id_fits(pipeline_id, stage)
     when = _next_timestamp()
     checkpoint_id = (
         f"{pipeline_id}_{stage}_{when.strftime(_TIMESTAMP_FORMAT)}_{os.urandom(4).hex()}"
     )
-    if len(checkpoint_id.encode("utf-8")) > _MAX_ID_BYTES:
+    return checkpoint_id, when
+
+
+def check_id_fits(pipeline_id: str, stage: str) -> None:
+    """Check, before any work is done, that checkpoint ids of this pipeline and stage can exist.
+
+    Raises:
+        InvalidNameError: A name is invalid, or both together are too long for a file name.
+    """
+    validate_name(pipeline_id, what="pipeline_id")
+    validate_name(stage, what="stage")
+    together = len(pipeline_id.encode("utf-8")) + 1 + len(stage.encode("utf-8"))
+    if together > MAX_PREFIX_BYTES:
         raise InvalidNameError(
             f"{pipeline_id}_{stage}",
             "pipeline_id and stage together are too long for a file name "
-            f"(at most {_MAX_ID_BYTES - 32} bytes of UTF-8 together)",
+            f"({together} bytes of UTF-8; at most {MAX_PREFIX_BYTES})",
         )
-    return checkpoint_id, when

@@ -33,7 +33,7 @@ from checkpointing.store._manifest import DATA_SUFFIX, MANIFEST_SUFFIX
 from checkpointing.store._shards import SHARDS
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Callable, Collection
 
     from checkpointing.store._catalog import Catalog
 
@@ -73,6 +73,7 @@ def expire_checkpoints(
     dry_run: bool,
     grace_seconds: float,
     sweep: bool | None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[str]:
     """Delete (or with ``dry_run`` only list) the expired checkpoints; see
     :meth:`CheckpointManager.cleanup_old_checkpoints`."""
@@ -98,7 +99,9 @@ def expire_checkpoints(
         candidates = dict.fromkeys(pipeline_ids)
     protected = set(protect)
     expired: list[str] = []
-    for pipeline_id, bound in candidates.items():
+    for done, (pipeline_id, bound) in enumerate(candidates.items()):
+        if progress is not None:
+            progress(done, len(candidates))
         entries = registry.pipeline_entries(pipeline_id)
         doomed = _select(entries, cutoff, keep_last, protected)
         expired += doomed
@@ -160,7 +163,7 @@ def remove_leftovers(manager: Catalog, grace_seconds: float) -> None:
     """Remove leftovers of interrupted writes and deletes, and re-index unlisted manifests."""
     storage, registry = manager._storage, manager._registry
     names = storage.names()
-    removed = _remove_temp_files(manager, names, grace_seconds)
+    removed = _remove_temp_files(manager, grace_seconds)
     manifests: set[str] = set()
     data: set[str] = set()
     for name in names:
@@ -206,18 +209,10 @@ def remove_leftovers(manager: Catalog, grace_seconds: float) -> None:
         )
 
 
-def _remove_temp_files(manager: Catalog, names: list[str], grace: float) -> int:
+def _remove_temp_files(manager: Catalog, grace: float) -> int:
     """Remove the store's temporary files older than ``grace`` seconds; return how many."""
     storage = manager._storage
-    old = [n for n in names if own_temp_file(n)]
-    old = [n for n in old if _age(manager, n) > grace]
+    old = [n for n in storage.leftovers(older_than=grace) if own_temp_file(n)]
     for subdir in (REGISTRY_DIR, SHARDS):  # everything in the registry's folders is the store's
         old += storage.leftovers(older_than=grace, subdir=subdir)
     return sum(storage.remove_raw(name) for name in old)
-
-
-def _age(manager: Catalog, name: str) -> float:
-    try:
-        return manager._storage.age_seconds_raw(name)
-    except FileNotFoundError:
-        return -math.inf

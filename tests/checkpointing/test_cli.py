@@ -124,3 +124,97 @@ def test_a_closed_pipe_ends_quietly(store):
     proc = run_with_reader_gone("-m", "checkpointing", "--dir", str(manager.checkpoint_dir), "list")
     assert proc.stderr == ""
     assert proc.returncode == 1
+
+
+@pytest.mark.parametrize("days", ["inf", "nan", "-1", "1e300", "soon"])
+def test_a_bad_retention_is_a_one_line_usage_error(store, capsys, days):
+    manager, ids = store
+    with pytest.raises(SystemExit) as info:
+        main(["--dir", str(manager.checkpoint_dir), "cleanup", "--retention-days", days])
+    out, err = capsys.readouterr()
+    assert info.value.code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "argument --retention-days" in err and repr(days) in err
+    assert [e["checkpoint_id"] for e in manager.list_checkpoints()] == ids[::-1]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["list"],
+        ["show", "etl_x_1"],
+        ["verify"],
+        ["delete", "etl_x_1"],
+        ["cleanup"],
+        ["progress", "etl"],
+        ["rebuild"],
+        ["diff", "etl_x_1", "etl_x_2"],
+    ],
+)
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_missing_directory_fails_every_command(tmp_path, capsys, argv, where):
+    """A CI step checking a store must not pass on a mistyped --dir."""
+    missing = tmp_path / "chekpoints"
+    dir_option = ["--dir", str(missing)]
+    code, out, err = run(
+        capsys, *([*dir_option, *argv] if where == "before" else [*argv, *dir_option])
+    )
+    assert code == 1
+    assert out == ""
+    assert err == f"error: checkpoint directory {str(missing)!r} does not exist\n"
+    assert not missing.exists()
+
+
+def test_a_file_given_as_the_directory_is_an_error(tmp_path, capsys):
+    path = tmp_path / "file"
+    path.write_text("x")
+    code, _, err = run(capsys, "--dir", str(path), "list")
+    assert code == 1
+    assert err == f"error: checkpoint directory {str(path)!r} is not a directory\n"
+
+
+def test_global_options_work_after_the_command_and_win_there(store, tmp_path, capsys):
+    manager, ids = store
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    code, out, _ = run(capsys, "list", "--json", "--dir", str(manager.checkpoint_dir))
+    assert code == 0 and [e["checkpoint_id"] for e in json.loads(out)] == ids[::-1]
+    code, out, _ = run(capsys, "--dir", str(other), "list", "--dir", str(manager.checkpoint_dir))
+    assert code == 0 and ids[0] in out
+    code, out, _ = run(capsys, "--dir", str(manager.checkpoint_dir), "list", "--dir", str(other))
+    assert code == 0 and out.strip() == "no checkpoints"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["list"], "logs"),
+        (["--log-dir", "a", "list"], "a"),
+        (["list", "--log-dir", "b"], "b"),
+        (["--log-dir", "a", "list", "--log-dir", "b"], "b"),
+    ],
+)
+def test_log_dir_is_a_global_option(argv, expected):
+    from checkpointing.cli._main import _parser
+
+    assert _parser().parse_args(argv).log_dir == expected
+
+
+def test_progress_of_a_run_lists_only_stages_that_completed(tmp_path, capsys):
+    from checkpointing import Pipeline
+
+    ckpt = tmp_path / "ckpt"
+    p = Pipeline("etl", checkpoint_dir=ckpt, log_dir=tmp_path / "logs")
+    with pytest.raises(RuntimeError), p:
+        with p.stage("extract") as s:
+            s.checkpoint(pd.DataFrame({"a": [1]}))
+        with p.stage("transform") as s:
+            s.checkpoint(pd.DataFrame({"a": [2]}))  # saved, then the stage fails
+            raise RuntimeError("bad transform")
+    code, out, _ = run(capsys, "--dir", str(ckpt), "progress", p.pipeline_id, "--json")
+    progress = json.loads(out)
+    assert code == 0
+    assert progress["completed_stages"] == ["extract"]
+    assert progress["status"] == "failed"
+    assert progress["total_checkpoints"] == 2

@@ -9,7 +9,7 @@ import zlib
 import pytest
 
 from checkpointing import InvalidNameError
-from checkpointing.storage._local import LocalStorage
+from checkpointing.storage import LocalStorage, Storage
 
 
 @pytest.fixture
@@ -78,3 +78,45 @@ def test_append_line_repairs_a_torn_tail(storage):
         f.write(b"tor")
     storage.append_line("j", b"two\n")
     assert storage.read_bytes("j").splitlines() == [b"one", b"tor", b"two"]
+
+
+def test_the_local_backend_implements_the_storage_protocol(tmp_path):
+    storage: Storage = LocalStorage(tmp_path)  # checked by mypy; the names below at runtime
+    for name in Storage.__dict__:
+        if not name.startswith("_"):
+            assert callable(getattr(storage, name)) or name == "root", name
+
+
+def _create_many(root: str, name: str, tag: int, rounds: int, results) -> None:
+    storage = LocalStorage(root)
+    won = [storage.write_json_new(f"{name}-{i}.json", {"by": tag}) for i in range(rounds)]
+    results.put((tag, won))
+
+
+def test_create_if_absent_has_exactly_one_winner_across_processes(tmp_path):
+    import json
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_create_many, args=(str(tmp_path), "claim", tag, 50, results))
+        for tag in range(4)
+    ]
+    for proc in procs:
+        proc.start()
+    outcomes = dict(results.get(timeout=120) for _ in procs)
+    for proc in procs:
+        proc.join(60)
+    for i in range(50):
+        winners = [tag for tag, won in outcomes.items() if won[i]]
+        assert len(winners) == 1
+        assert json.loads((tmp_path / f"claim-{i}.json").read_text()) == {"by": winners[0]}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_create_if_absent_never_replaces(tmp_path):
+    storage = LocalStorage(tmp_path)
+    assert storage.write_json_new("a.json", [1]) is True
+    assert storage.write_json_new("a.json", [2]) is False
+    assert storage.read_json("a.json") == [1]

@@ -94,3 +94,53 @@ def test_a_closed_pipe_ends_quietly(log_dir: Path) -> None:
     proc = run_with_reader_gone("-m", "logging_ext", "--log-dir", str(log_dir), "events")
     assert proc.stderr == ""
     assert proc.returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["events", "--hours", "inf"], "--hours"),
+        (["events", "--hours", "nan"], "--hours"),
+        (["events", "--hours", "-1"], "--hours"),
+        (["events", "--hours", "1e300"], "--hours"),
+        (["cleanup", "--retention-days", "inf"], "--retention-days"),
+        (["cleanup", "--retention-days", "nan"], "--retention-days"),
+        (["cleanup", "--retention-days", "-1"], "--retention-days"),
+    ],
+)
+def test_a_bad_time_window_is_a_one_line_usage_error(log_dir, capsys, argv, option) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--log-dir", str(log_dir), *argv])
+    out, err = capsys.readouterr()
+    assert info.value.code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert f"argument {option}" in err and repr(argv[-1]) in err
+
+
+@pytest.mark.parametrize("argv", [["events"], ["summary", "run1"], ["tail"], ["cleanup"]])
+def test_a_missing_directory_after_the_command_fails_too(tmp_path, capsys, argv) -> None:
+    missing = tmp_path / "lgos"
+    assert main([*argv, "--log-dir", str(missing)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"error: log directory {str(missing)!r} does not exist\n"
+    assert not missing.exists()
+
+
+def test_log_dir_works_after_the_command_and_wins_there(log_dir, tmp_path, capsys) -> None:
+    assert main(["events", "--json", "--log-dir", str(log_dir)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 5
+    assert main(["--log-dir", str(tmp_path / "absent"), "events", "--log-dir", str(log_dir)]) == 0
+    assert "pipeline_start" in capsys.readouterr().out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["--log-dir", str(log_dir), "events", "--log-dir", str(empty)]) == 0
+    assert capsys.readouterr().out.strip() == "no events"
+
+
+def test_a_file_given_as_the_log_directory_is_an_error(tmp_path, capsys) -> None:
+    path = tmp_path / "file"
+    path.write_text("x")
+    assert main(["events", "--log-dir", str(path)]) == 1
+    assert capsys.readouterr().err == f"error: log directory {str(path)!r} is not a directory\n"

@@ -143,3 +143,44 @@ def test_summary_status_without_pipeline_complete(types: list[str], status: str)
         for i, t in enumerate(types)
     ]
     assert summarize_events("p", events)["status"] == status
+
+
+def _two_attempts(logger: PipelineLogger) -> None:
+    logger.log_event("pipeline_start", "run1", metadata={"attempt": 1})
+    logger.log_stage_start("run1", "extract")
+    logger.log_stage_complete("run1", "extract")
+    logger.log_stage_start("run1", "load")
+    logger.log_stage_error("run1", "load", ConnectionError("db down"))
+    logger.log_event("pipeline_complete", "run1", status="error")
+    logger.log_event("pipeline_start", "run1", metadata={"attempt": 2, "resumed": True})
+    logger.log_stage_start("run1", "load")
+    logger.log_stage_complete("run1", "load")
+    logger.log_event("pipeline_complete", "run1", status="success")
+
+
+def test_summary_of_a_resumed_run_does_not_mix_its_attempts(tmp_path: Path) -> None:
+    with PipelineLogger(tmp_path / "logs") as logger:
+        _two_attempts(logger)
+        latest = logger.get_pipeline_summary("run1")
+    events = read_events(tmp_path / "logs", pipeline_id="run1")
+    first = summarize_events("run1", events, attempt=1)
+    assert (latest["attempt"], latest["attempts"]) == (2, 2)
+    assert latest["status"] == "success"
+    assert latest["errors"] == []  # the first attempt's error is not this attempt's
+    assert latest["stages_completed"] == ["load"]
+    assert latest["total_events"] == 4
+    assert first["status"] == "error"
+    assert [e["error"] for e in first["errors"]] == ["db down"]
+    with pytest.raises(ValueError, match="has 2 attempt"):
+        summarize_events("run1", events, attempt=3)
+
+
+def test_summary_cli_chooses_the_attempt_and_accepts_a_prefix(tmp_path: Path, capsys) -> None:
+    from logging_ext import main
+
+    with PipelineLogger(tmp_path / "logs") as logger:
+        _two_attempts(logger)
+    assert main(["--log-dir", str(tmp_path / "logs"), "summary", "run", "--attempt", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "attempt      1 of 2" in out
+    assert "error in load: ConnectionError: db down" in out

@@ -145,3 +145,126 @@ def test_log_to_file_false_logs_no_events(tmp_path):
     with p, p.stage("a"):
         pass
     assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "suggestion"),
+    [
+        ({"pipline": {}}, "pipline", "pipeline"),
+        ({"pipeline": {"executon": {}}}, "pipeline.executon", "execution"),
+        ({"pipeline": {"loging": {}}}, "pipeline.loging", "logging"),
+        ({"pipeline": {"data_source": {}}}, "pipeline.data_source", "data_sources"),
+        (
+            {"pipeline": {"execution": {"checkpoint": {"enabled": True}}}},
+            "pipeline.execution.checkpoint",
+            "checkpoints",
+        ),
+        (
+            {"pipeline": {"execution": {"checkpoints": {"enabeld": True}}}},
+            "pipeline.execution.checkpoints.enabeld",
+            "enabled",
+        ),
+        ({"pipeline": {"logging": {"levle": "INFO"}}}, "pipeline.logging.levle", "level"),
+    ],
+)
+def test_a_misspelt_key_at_any_level_names_the_closest_one(config, key, suggestion):
+    with pytest.raises(ConfigError) as info:
+        Pipeline.from_config(config)
+    assert info.value.key == key
+    assert f"did you mean {suggestion!r}?" in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"database": {"url": "x"}}, "database"),
+        ({"pipeline": {"tickers": ["AAPL"]}}, "pipeline.tickers"),
+        ({"pipeline": {"execution": {"workers": 4}}}, "pipeline.execution.workers"),
+    ],
+)
+def test_an_unknown_key_with_no_close_match_lists_the_known_ones(config, key):
+    with pytest.raises(ConfigError, match=r"unknown key \(known keys: ") as info:
+        pipeline_options(config)
+    assert info.value.key == key
+    assert "did you mean" not in info.value.reason
+
+
+def test_the_applications_own_section_is_allowed_and_not_read():
+    assert pipeline_options({"pipeline": {"data_sources": {"tickers": ["AAPL"], "x": None}}}) == {}
+
+
+def test_home_and_environment_variables_are_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SP_DATA", str(tmp_path / "data"))
+    options = pipeline_options(
+        {
+            "pipeline": {
+                "execution": {"checkpoints": {"checkpoint_dir": "$SP_DATA/checkpoints"}},
+                "logging": {
+                    "log_file": "${SP_DATA}/logs/pipeline.log",
+                    "stage_log_dir": "~/stages",
+                },
+            }
+        }
+    )
+    assert options == {
+        "checkpoint_dir": str(tmp_path / "data" / "checkpoints"),
+        "log_dir": str(tmp_path / "data" / "logs"),
+        "stage_log_dir": str(tmp_path / "home" / "stages"),
+    }
+
+
+def test_paths_in_a_yaml_file_are_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("SP_ROOT", str(tmp_path))
+    path = tmp_path / "pipeline_config.yml"
+    path.write_text(SEED_YAML.format(root="${SP_ROOT}"))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    p = Pipeline.from_config(path, name="etl")
+    assert p.checkpoint_dir == str(tmp_path / "data" / "checkpoints")
+    with p:
+        pass
+    assert (tmp_path / "logs" / "events" / "events.log").is_file()
+    assert list(cwd.iterdir()) == []  # no literal "${SP_ROOT}" folder
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("checkpoints", "checkpoint_dir", "$SP_UNDEFINED_VAR/checkpoints"),
+        ("logging", "log_file", "${SP_UNDEFINED_VAR}/pipeline.log"),
+        ("logging", "stage_log_dir", "~sp_no_such_user_here/stages"),
+    ],
+)
+def test_an_undefined_variable_or_user_is_an_error(tmp_path, monkeypatch, section, key, value):
+    monkeypatch.delenv("SP_UNDEFINED_VAR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    config: dict[str, Any] = {"pipeline": {"execution": {"checkpoints": {}}, "logging": {}}}
+    target = (
+        config["pipeline"]["execution"]["checkpoints"]
+        if section == "checkpoints"
+        else config["pipeline"]["logging"]
+    )
+    target[key] = value
+    with pytest.raises(ConfigError) as info:
+        Pipeline.from_config(config)
+    assert info.value.key.endswith(f".{key}")
+    assert ("SP_UNDEFINED_VAR" in info.value.reason) or (
+        "sp_no_such_user_here" in info.value.reason
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"pipeline": ["execution"]}, "pipeline"),
+        ({"pipeline": {"logging": "INFO"}}, "pipeline.logging"),
+        ({"pipeline": {"execution": {"checkpoints": True}}}, "pipeline.execution.checkpoints"),
+    ],
+)
+def test_a_section_that_is_not_a_mapping_is_an_error(config, key):
+    with pytest.raises(ConfigError, match="must be a mapping") as info:
+        pipeline_options(config)
+    assert info.value.key == key

@@ -221,6 +221,9 @@ def test_async_step_skips_on_resume(dirs):
     first = Pipeline("etl", **dirs)
     extract = build(first)
     asyncio.run(extract())
+    with pytest.raises(RuntimeError), first.stage("load"):
+        raise RuntimeError("load failed")
+    first.close()  # ends the run as failed, so it can be continued
     again = Pipeline("etl", pipeline_id=first.pipeline_id, **dirs)
     df = asyncio.run(build(again)())
     assert calls == ["extract"]

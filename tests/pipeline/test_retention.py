@@ -34,7 +34,6 @@ def past_run(dirs, name, days, *, stages=("a",), status="complete", finished_day
     manager = CheckpointManager(dirs["checkpoint_dir"])
     run_id = new_pipeline_id(name, ago(days))
     record = RunRecord(name, run_id, status=status, started_at=ago(days).isoformat())
-    record.pid = pid if pid is not None else record.pid
     ended = ago(days if finished_days is None else finished_days).isoformat()
     record.finished_at = None if status == "running" else ended
     for stage in stages:
@@ -169,19 +168,21 @@ def test_keep_last_and_dry_run(dirs):
     assert [r for r in runs if has_record(dirs, r)] == runs[3:]
 
 
-def test_live_unfinished_and_unreadable_records_are_kept(dirs, caplog):
-    live = past_run(dirs, "etl", 30, status="running", pid=os.getpid())
+def test_live_and_unreadable_runs_are_kept(dirs, caplog):
+    live = past_run(dirs, "etl", 30, status="running")
     stale = past_run(dirs, "etl", 30)
-    elsewhere = past_run(dirs, "etl", 30, status="running")
-    path = dirs["checkpoint_dir"] / "runs" / f"{elsewhere}.json"
-    record = json.loads(path.read_text())
-    record["host"] = "another-host"  # cannot be proven dead from here
-    path.write_text(json.dumps(record))
+    dead = past_run(dirs, "etl", 30, status="running")  # its process died: nobody holds it
     broken = past_run(dirs, "etl", 30)
     (dirs["checkpoint_dir"] / "runs" / f"{broken}.json").write_text("{not json")
-    counts = Pipeline("etl", retention_days=7, **dirs).cleanup()
-    assert counts["runs"] == 1 and not has_record(dirs, stale)
-    for run_id in (live, elsewhere, broken):
+    runs = RunStore(CheckpointManager(dirs["checkpoint_dir"]).storage)
+    held = runs.claim(live)  # as the process running it does
+    assert held is not None
+    try:
+        counts = Pipeline("etl", retention_days=7, **dirs).cleanup()
+    finally:
+        held.release()
+    assert counts["runs"] == 2 and not has_record(dirs, stale) and not has_record(dirs, dead)
+    for run_id in (live, broken):
         assert has_record(dirs, run_id) and ids_of(dirs, run_id)
     assert any(broken in r.getMessage() for r in caplog.records)
 

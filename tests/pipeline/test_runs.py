@@ -1,13 +1,11 @@
-"""Run records: ids, atomic records, choosing the run to resume."""
+"""Run records: ids, atomic records, choosing the run to resume, retention."""
 
 from __future__ import annotations
 
 import json
-import os
+import multiprocessing
 import pickle
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -65,34 +63,62 @@ def test_unknown_run_is_a_key_error_that_pickles(store):
     assert str(again) == str(info.value)
 
 
-def _dead_pid() -> int:
-    proc = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(proc.stdout)
+def _hold_claim(checkpoint_dir: str, pipeline_id: str, ready, release) -> None:
+    """Child process: own a run until told to stop."""
+    held = RunStore(LocalStorage(checkpoint_dir)).claim(pipeline_id)
+    assert held is not None
+    ready.set()
+    release.wait(60)
 
 
-def test_latest_unfinished_skips_complete_other_names_and_live_runs(store):
+@pytest.fixture
+def live_owner(tmp_path):
+    """Start a real process that owns a run: ``live_owner(pipeline_id)``."""
+    ctx = multiprocessing.get_context("spawn")
+    started = []
+
+    def start(pipeline_id: str) -> None:
+        ready, release = ctx.Event(), ctx.Event()
+        proc = ctx.Process(target=_hold_claim, args=(str(tmp_path), pipeline_id, ready, release))
+        proc.start()
+        assert ready.wait(60)
+        started.append((proc, release))
+
+    yield start
+    for proc, release in started:
+        release.set()
+        proc.join(60)
+
+
+def test_latest_unfinished_skips_complete_other_names_and_live_runs(store, live_owner):
     t = datetime(2026, 1, 1, tzinfo=UTC)
     ids = [new_pipeline_id("etl", t + timedelta(seconds=s)) for s in range(5)]
     statuses = ["failed", "running", "complete", "running", "complete"]
     for pipeline_id, status in zip(ids, statuses, strict=True):
-        record = RunRecord("etl", pipeline_id, status=status)  # type: ignore[arg-type]
-        record.pid = _dead_pid() if pipeline_id == ids[1] else os.getppid()
-        store.write(record)
+        store.write(RunRecord("etl", pipeline_id, status=status))  # type: ignore[arg-type]
     # A longer name sharing the prefix is another pipeline.
     store.write(
         RunRecord(
-            "etl_daily",
-            new_pipeline_id("etl_daily", t + timedelta(hours=1)),
-            status="failed",
-            pid=_dead_pid(),
+            "etl_daily", new_pipeline_id("etl_daily", t + timedelta(hours=1)), status="failed"
         )
     )
-    found = store.latest_unfinished("etl")
-    # ids[3] is "running" in a live process (our parent): not taken over.
-    assert found is not None and found.pipeline_id == ids[1]
-    assert store.latest_unfinished("other") is None
+    live_owner(ids[3])  # "running" and owned by a live process: never taken over
+    found = store.claim_latest_unfinished("etl")
+    assert found is not None
+    record, held = found
+    # ids[1] is "running" but nobody owns it (its process died): it is resumable.
+    assert record.pipeline_id == ids[1]
+    assert store.is_live(ids[1])
+    held.release()
+    assert not store.is_live(ids[1])
+    assert store.claim_latest_unfinished("other") is None
+
+
+def test_a_claim_is_exclusive_and_ends_with_its_holder(store):
+    first = store.claim("etl_x")
+    assert first is not None
+    assert store.claim("etl_x") is None  # not even this process gets it twice
+    first.release()
+    again = store.claim("etl_x")
+    assert again is not None
+    again.release()

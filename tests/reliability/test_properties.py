@@ -352,7 +352,7 @@ SCALARS = st.one_of(
             np.bool_(True),
             pd.NaT,
             pd.Timestamp("2026-01-01", tz="UTC"),
-            np.datetime64("NaT"),
+            np.datetime64("NaT", "ns"),  # a generic-unit NaT is deprecated in numpy 2.5
             pd.NA,
             Path("/x"),
             object(),

@@ -1,0 +1,126 @@
+"""The storage protocol: every operation the store and the run records need from a backend.
+
+Names are relative POSIX paths (``"<id>.json"``, ``"runs/<id>.json"``) whose parts pass
+:func:`~checkpointing.validate_name`. A backend promises: a write is atomic and durable when it
+returns (readers see the old bytes or the new, never a mix); a lock excludes every other holder,
+in this process or another, and ends with its holder.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import contextlib
+    from collections.abc import Callable
+    from pathlib import Path
+
+    import pyarrow as pa
+
+    from checkpointing.storage._local import HashingWriter, Held
+
+__all__: list[str] = []
+
+
+class Storage(Protocol):
+    """What the checkpoint store and the run records use; :class:`LocalStorage` implements it."""
+
+    #: Called once before the first write into the store (the store marks it as its own).
+    before_first_write: Callable[[], None] | None
+
+    @property
+    def root(self) -> Path:
+        """Where the store lives."""
+        ...
+
+    def path(self, name: str) -> Path:
+        """Where ``name`` lives (for messages); raises InvalidNameError for a bad name."""
+        ...
+
+    # writing
+    def atomic_writer(self, name: str) -> contextlib.AbstractContextManager[HashingWriter]:
+        """A file object whose bytes appear as ``name`` atomically when the block ends."""
+        ...
+
+    def write_bytes_atomic(self, name: str, data: bytes) -> None:
+        """Replace ``name`` by ``data`` atomically and durably."""
+        ...
+
+    def write_json_atomic(self, name: str, obj: Any) -> None:
+        """Write ``obj`` as strict JSON to ``name`` atomically and durably."""
+        ...
+
+    def write_json_new(self, name: str, obj: Any) -> bool:
+        """Create ``name`` holding ``obj`` only if absent; whether this call created it."""
+        ...
+
+    def append_line(self, name: str, line: bytes) -> None:
+        """Append one whole line to ``name`` (under a lock)."""
+        ...
+
+    # reading
+    def read_bytes(self, name: str) -> bytes:
+        """The bytes of ``name``; FileNotFoundError when absent."""
+        ...
+
+    def read_range(self, name: str, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes of ``name`` from ``offset``; FileNotFoundError when absent."""
+        ...
+
+    def read_json(self, name: str) -> Any:
+        """The strict JSON value in ``name``; FileNotFoundError, or ValueError if not JSON."""
+        ...
+
+    def map(self, name: str) -> pa.Buffer:
+        """The whole of ``name`` as a read-only pyarrow buffer."""
+        ...
+
+    def root_exists(self) -> bool:
+        """Whether anything was ever written."""
+        ...
+
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` exists."""
+        ...
+
+    def size(self, name: str) -> int:
+        """The size of ``name`` in bytes; FileNotFoundError when absent."""
+        ...
+
+    def names(self, subdir: str | None = None) -> list[str]:
+        """The names directly under the root (or ``subdir``)."""
+        ...
+
+    def age_seconds(self, name: str) -> float:
+        """Seconds since ``name`` was last written; FileNotFoundError when absent."""
+        ...
+
+    # removing
+    def remove(self, name: str) -> bool:
+        """Remove ``name``; whether this call removed it."""
+        ...
+
+    def leftovers(self, *, older_than: float, subdir: str | None = None) -> list[str]:
+        """Temporary objects of interrupted writes older than ``older_than`` seconds."""
+        ...
+
+    def remove_raw(self, name: str) -> bool:
+        """Remove a leftover found by :meth:`leftovers`."""
+        ...
+
+    # locking
+    def lock(self, name: str, *, timeout: float) -> contextlib.AbstractContextManager[None]:
+        """Hold the lock ``name`` for a block; LockTimeoutError after ``timeout`` seconds."""
+        ...
+
+    def try_lock(self, name: str) -> Held | None:
+        """Take the lock ``name`` without waiting and keep it, or ``None`` if it is held."""
+        ...
+
+    def hold_lease(self, directory: str) -> str:
+        """Create a lease in ``directory``, held until this process ends; return its name."""
+        ...
+
+    def expired_leases(self, directory: str) -> list[tuple[str, float]]:
+        """Leases whose holder died, with the seconds since that was noticed."""
+        ...
