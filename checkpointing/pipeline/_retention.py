@@ -19,6 +19,7 @@ which pipeline ids may go, then asks the store to delete them. The rules:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
@@ -80,10 +81,11 @@ def apply_retention(
     """
     check_retention(retention_days, keep_last)
     runs = RunStore(manager.storage)
-    pipelines = manager.list_pipelines()  # one directory listing, no file read
+    files = manager.storage.names(RUNS_DIR)  # directory listings, no file read
+    pipelines = manager.list_pipelines()
     cutoff = now_utc() - timedelta(days=retention_days)
     expired, orphans = _plan(
-        manager, runs, pipelines, name=name, cutoff=cutoff, keep_last=keep_last, current=current
+        runs, files, pipelines, name=name, cutoff=cutoff, keep_last=keep_last, current=current
     )
     deleted: list[str] = []
     gone: list[str] = []
@@ -112,15 +114,15 @@ def apply_retention(
         deleted += _expire(manager, retention_days, plain, keep_last, dry_run, sweep=False)
     deleted += _expire(manager, retention_days, orphans, None, dry_run, sweep=sweep)
     if not dry_run:
-        _remove_run_leftovers(manager, name)
+        _remove_run_leftovers(manager, files, name)
     if gone:
         logger.info("retention deleted %d run(s) and %d checkpoint(s)", len(gone), len(deleted))
     return RetentionResult(sorted(deleted), sorted(gone))
 
 
 def _plan(
-    manager: CheckpointManager,
     runs: RunStore,
+    files: list[str],
     pipelines: list[str],
     *,
     name: str | None,
@@ -129,44 +131,40 @@ def _plan(
     current: str | None,
 ) -> tuple[list[RunRecord], list[str]]:
     """The expired runs that have a record, and the runs without one (left to their age)."""
+    prefix = "" if name is None else f"{name}_"  # a cheap test before the run-id pattern
     records = {
         n[: -len(".json")]
-        for n in manager.storage.names(RUNS_DIR)
-        if n.endswith(".json") and _of(n[: -len(".json")], name)
+        for n in files
+        if n.startswith(prefix) and n.endswith(".json") and _of(n[: -len(".json")], name)
     }
-    orphans = {p for p in pipelines if p not in records and _of(p, name)}
-    by_name: dict[str, list[str]] = {}
+    orphans = {p for p in pipelines if p.startswith(prefix) and p not in records and _of(p, name)}
+    by_name: dict[str, list[re.Match[str]]] = {}
     for run_id in records | orphans:
-        by_name.setdefault(_parts(run_id)["name"], []).append(run_id)
+        found = RUN_ID.fullmatch(run_id)
+        assert found is not None
+        by_name.setdefault(found["name"], []).append(found)
+    # A run id starts with its start time in UTC, comparable as text: no date parsing per run.
+    cutoff_key = f"{cutoff:%Y%m%d_%H%M%S}"
     expired: list[RunRecord] = []
     unrecorded: list[str] = []
     for ids in by_name.values():
-        ids.sort(reverse=True)  # run ids sort by start time
-        for position, run_id in enumerate(ids):
+        ids.sort(key=lambda found: found[0], reverse=True)  # run ids sort by start time
+        for position, found in enumerate(ids):
+            run_id = found[0]
             if run_id == current or (keep_last and position < keep_last):
                 continue
             if run_id in orphans:
                 unrecorded.append(run_id)
-            elif _started(run_id) < cutoff:  # else its last activity cannot be older
+            elif found["start"] <= cutoff_key:  # else its last activity cannot be older
                 record = _expired_record(runs, run_id, cutoff)
                 if record is not None:
                     expired.append(record)
     return expired, unrecorded
 
 
-def _parts(run_id: str) -> re.Match[str]:
-    found = RUN_ID.fullmatch(run_id)
-    assert found is not None
-    return found
-
-
 def _of(pipeline_id: str, name: str | None) -> bool:
     found = RUN_ID.fullmatch(pipeline_id)
     return found is not None and name in (None, found["name"])
-
-
-def _started(run_id: str) -> datetime:
-    return datetime.strptime(_parts(run_id)["start"] + "+0000", "%Y%m%d_%H%M%S%z")
 
 
 def _expired_record(
@@ -215,11 +213,15 @@ def _expire(
     )
 
 
-def _remove_run_leftovers(manager: CheckpointManager, name: str | None) -> None:
+def _remove_run_leftovers(manager: CheckpointManager, files: list[str], name: str | None) -> None:
     """Remove temporary files of run records older than ten minutes (interrupted writes)."""
     storage = manager.storage
-    for leftover in storage.leftovers(older_than=600.0, subdir=RUNS_DIR):
-        found = TEMP_FILE.fullmatch(leftover.rpartition("/")[2])
+    for base in files:
+        found = TEMP_FILE.fullmatch(base)
         target = "" if found is None else found["name"]
-        if target.endswith(".json") and _of(target[: -len(".json")], name):
-            storage.remove_raw(leftover)
+        if not (target.endswith(".json") and _of(target[: -len(".json")], name)):
+            continue
+        leftover = f"{RUNS_DIR}/{base}"
+        with contextlib.suppress(FileNotFoundError):
+            if storage.age_seconds_raw(leftover) > 600.0:
+                storage.remove_raw(leftover)

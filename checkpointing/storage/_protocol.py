@@ -42,8 +42,8 @@ class Storage(Protocol):
         """A file object whose bytes appear as ``name`` atomically when the block ends."""
         ...
 
-    def write_bytes_atomic(self, name: str, data: bytes) -> None:
-        """Replace ``name`` by ``data`` atomically and durably."""
+    def write_bytes_atomic(self, name: str, data: bytes, *, durable: bool = True) -> None:
+        """Replace ``name`` by ``data`` atomically (and durably unless ``durable=False``)."""
         ...
 
     def write_json_atomic(self, name: str, obj: Any) -> None:
@@ -65,6 +65,10 @@ class Storage(Protocol):
 
     def read_range(self, name: str, offset: int, length: int) -> bytes:
         """Up to ``length`` bytes of ``name`` from ``offset``; FileNotFoundError when absent."""
+        ...
+
+    def read_all(self, subdir: str, suffix: str) -> dict[str, bytes]:
+        """The bytes of every file in ``subdir`` whose name ends with ``suffix``."""
         ...
 
     def read_json(self, name: str) -> Any:

@@ -32,6 +32,7 @@ from checkpointing._errors import InvalidNameError
 from checkpointing.store._layout import is_marked
 from checkpointing.store._shards import (
     INDEX,
+    SHARDS,
     DamagedError,
     Entries,
     ShardFiles,
@@ -105,17 +106,22 @@ class Registry(ShardFiles):
             return bounds_of(self._repair(None))
 
     def all_entries(self) -> Entries:
-        """Every registered checkpoint (one shard read per pipeline)."""
+        """Every registered checkpoint: the index, then all shards read in one sweep."""
         if not self._storage.root_exists():
             return {}
         try:
             listed = set(parse_index(self._read_settled(INDEX))[1])
         except (FileNotFoundError, DamagedError):
             return self._repair(None)
-        # Shards the index does not list (an index damaged at a line boundary) are read too.
-        listed.update(self.shard_pipelines())
         entries: Entries = {}
-        for pipeline_id in listed:
+        for name, data in self._storage.read_all(SHARDS, ".jsonl").items():
+            pipeline_id = name[: -len(".jsonl")]
+            listed.discard(pipeline_id)
+            try:
+                entries.update(parse_shard(data, pipeline_id)[1])
+            except DamagedError:  # cut short (maybe being appended) or damaged: the careful way
+                entries.update(self.pipeline_entries(pipeline_id))
+        for pipeline_id in listed:  # listed but no shard: being created or removed, or lost
             entries.update(self.pipeline_entries(pipeline_id))
         return entries
 
