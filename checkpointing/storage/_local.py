@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import mmap
@@ -25,7 +24,6 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from multiprocessing import util as mp_util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +31,7 @@ import filelock
 import pyarrow as pa
 
 from checkpointing._errors import LockTimeoutError
+from checkpointing.storage import _leases
 from checkpointing.storage._names import validate_name
 
 if TYPE_CHECKING:
@@ -48,10 +47,6 @@ _APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | getattr(os, "
 _MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 _COALESCE = 1 << 20  # hand chunks of about 1 MiB to the disk and the hashing thread
 _MAX_CHUNKS = 512  # stay below IOV_MAX for os.writev
-_DEAD = ".dead"
-# Leases this process holds: path -> (pid, descriptor holding the flock).
-_HELD: dict[str, tuple[int, int]] = {}
-_held_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -494,17 +489,7 @@ class LocalStorage:
         name = f"{directory}/{os.urandom(8).hex()}"
         path = self.path(name)
         self._ensure_dir(path.parent, again=not path.parent.is_dir())
-        fd = os.open(path, _OPEN_FLAGS, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.write(fd, json.dumps({"pid": os.getpid(), "started": time.time()}).encode())
-        except BaseException:
-            os.close(fd)
-            path.unlink(missing_ok=True)
-            raise
-        with _held_lock:
-            _HELD[str(path)] = (os.getpid(), fd)
-        mp_util.Finalize(None, _release_lease, args=(str(path),), exitpriority=0)
+        _leases.hold(path, _OPEN_FLAGS)
         return name
 
     def expired_leases(self, directory: str) -> list[tuple[str, float]]:
@@ -513,33 +498,10 @@ class LocalStorage:
         A lease found unlocked is renamed ``<name>.dead`` (its time stamp is when it was
         noticed); remove it with :meth:`remove` once it served its purpose.
         """
-        found = []
-        now = time.time()
-        for base in self.names(directory):
-            name = f"{directory}/{base}"
-            path = self.path(name)
-            if base.endswith(_DEAD):
-                with contextlib.suppress(FileNotFoundError):
-                    found.append((name, now - path.stat().st_mtime))
-                continue
-            if _HELD.get(str(path), (0, 0))[0] == os.getpid():
-                continue
-            try:
-                fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-            except FileNotFoundError:
-                continue
-            try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # its holder lives
-                os.utime(fd)
-                with contextlib.suppress(FileNotFoundError):
-                    path.replace(path.with_name(base + _DEAD))
-                    found.append((name + _DEAD, 0.0))
-            finally:
-                os.close(fd)
-        return found
+        return [
+            (f"{directory}/{base}", age)
+            for base, age in _leases.expired(self.path(directory), self.names(directory))
+        ]
 
 
 class Held:
@@ -552,17 +514,6 @@ class Held:
         """Give the lock back (idempotent)."""
         if self._lock.is_locked:
             self._lock.release(force=True)
-
-
-def _release_lease(path: str) -> None:
-    with _held_lock:
-        pid, fd = _HELD.pop(path, (0, -1))
-    if pid != os.getpid():
-        return
-    with contextlib.suppress(OSError):
-        Path(path).unlink()
-    with contextlib.suppress(OSError):
-        os.close(fd)
 
 
 def _reject_constant(name: str) -> Any:
