@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from checkpointing._errors import (
     AmbiguousIdError,
+    CheckpointDecodeError,
     CheckpointError,
     CheckpointNotFoundError,
+    FingerprintError,
     IntegrityError,
     InvalidNameError,
     LockTimeoutError,
@@ -28,6 +30,7 @@ from checkpointing.pipeline import (
     StageExecution,
     StageState,
     get_run,
+    invalidate_cache,
     list_runs,
 )
 from checkpointing.report import render_report, write_report
@@ -43,12 +46,14 @@ from checkpointing.store import (
 __all__: list[str] = [
     "AmbiguousIdError",
     "Attempt",
+    "CheckpointDecodeError",
     "CheckpointDiff",
     "CheckpointError",
     "CheckpointManager",
     "CheckpointNotFoundError",
     "ColumnDiff",
     "ConfigError",
+    "FingerprintError",
     "IntegrityError",
     "InvalidNameError",
     "LockTimeoutError",
@@ -64,6 +69,7 @@ __all__: list[str] = [
     "diff_checkpoints",
     "diff_frames",
     "get_run",
+    "invalidate_cache",
     "list_runs",
     "render_report",
     "validate_name",

@@ -6,6 +6,7 @@ the builtin it resembles, so callers may catch either::
     Exception
     └── CheckpointError
         ├── IntegrityError           (also ValueError)   stored bytes do not match the manifest
+        ├── CheckpointDecodeError    (also ValueError)   intact bytes that cannot become the data
         ├── CheckpointNotFoundError  (also KeyError)     no checkpoint with that id
         ├── InvalidNameError         (also ValueError)   a pipeline id, stage or id is unusable
         ├── LockTimeoutError         (also TimeoutError) the registry lock could not be taken
@@ -13,7 +14,8 @@ the builtin it resembles, so callers may catch either::
         ├── RunRecordError           (also ValueError)   a run record is unreadable or malformed
         ├── RunUnavailableError      (also RuntimeError) a run completed or a live process runs it
         ├── StageIdentityError       (also ValueError)   a stage execution cannot be told apart
-        └── AmbiguousIdError         (also ValueError)   a short id prefix matches several ids
+        ├── AmbiguousIdError         (also ValueError)   a short id prefix matches several ids
+        └── FingerprintError         (also TypeError)    a stage input cannot be fingerprinted
 
 All of them carry their data as attributes and survive pickling, so they cross process
 boundaries intact.
@@ -29,8 +31,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AmbiguousIdError",
+    "CheckpointDecodeError",
     "CheckpointError",
     "CheckpointNotFoundError",
+    "FingerprintError",
     "IntegrityError",
     "InvalidNameError",
     "LockTimeoutError",
@@ -63,6 +67,31 @@ class IntegrityError(CheckpointError, ValueError):
         self.reason = reason
 
     def __reduce__(self) -> tuple[type[IntegrityError], tuple[str, str, str]]:
+        return type(self), (self.checkpoint_id, self.path, self.reason)
+
+
+class CheckpointDecodeError(CheckpointError, ValueError):
+    """A checkpoint's data file is intact (its checksum matches) but cannot be decoded.
+
+    Never a sign of damage: the bytes are exactly those written. The file was written by a
+    newer version of the store, or needs a dtype this pandas or pyarrow lacks. The data file
+    is plain Parquet and can still be read with ``pandas.read_parquet``.
+
+    Attributes:
+        checkpoint_id: The checkpoint that could not be decoded.
+        path: Its data file.
+        reason: What failed, in a few words.
+    """
+
+    def __init__(self, checkpoint_id: str, path: str | Path, reason: str) -> None:
+        super().__init__(
+            f"checkpoint {checkpoint_id!r} is intact but cannot be decoded ({path}): {reason}"
+        )
+        self.checkpoint_id = checkpoint_id
+        self.path = str(path)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[CheckpointDecodeError], tuple[str, str, str]]:
         return type(self), (self.checkpoint_id, self.path, self.reason)
 
 
@@ -224,3 +253,31 @@ class AmbiguousIdError(CheckpointError, ValueError):
 
     def __reduce__(self) -> tuple[type[AmbiguousIdError], tuple[str, tuple[str, ...], str]]:
         return type(self), (self.prefix, self.matches, self.what)
+
+
+class FingerprintError(CheckpointError, TypeError):
+    """A stage input has no faithful fingerprint, so caching it would risk a wrong hit.
+
+    Inputs may be DataFrames, Series, pyarrow Tables, JSON-able parameters (with dates,
+    decimals, paths, numpy values), functions, and tuples, lists or dicts of them. Anything
+    else (an open connection, an arbitrary object) needs ``cache_key=``: a string you change
+    when that input changes, or a function that maps it to something that can be hashed.
+
+    Attributes:
+        stage: The stage name.
+        input: Which input (its name or position, ``"prices.0"`` inside a container).
+        reason: What could not be hashed.
+    """
+
+    def __init__(self, stage: str, input: str, reason: str) -> None:
+        super().__init__(
+            f"stage {stage!r}: input {input!r}: {reason}; pass it as a DataFrame, Table, "
+            "JSON-able parameter or function, or give the stage cache_key= (a string you "
+            "change when it changes, or a function mapping it to such a value)"
+        )
+        self.stage = stage
+        self.input = input
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[FingerprintError], tuple[str, str, str]]:
+        return type(self), (self.stage, self.input, self.reason)

@@ -10,14 +10,12 @@ from logging_ext._cli import main
 from logging_ext._context import ContextFilter, current_context, log_context
 from logging_ext._errors import InvalidHandlerArgumentError, LoggingExtError
 from logging_ext._formatter import JsonFormatter, iso_timestamp
-from logging_ext._handlers import (
-    ProcessSafeRotatingFileHandler,
-    ProcessSafeTimedRotatingFileHandler,
-)
+from logging_ext._handlers import ProcessSafeRotatingFileHandler
 from logging_ext._jsonsafe import dumps_strict, json_default, to_jsonable
 from logging_ext._logger import PipelineLogger
 from logging_ext._query import event_files, read_events, split_attempts, summarize_events
-from logging_ext._retention import cleanup_old_logs, rotated_log_files
+from logging_ext._retention import cleanup_old_logs, register_stage_log, rotated_log_files
+from logging_ext._timed import ProcessSafeTimedRotatingFileHandler
 
 __all__ = [
     "ContextFilter",
@@ -36,6 +34,7 @@ __all__ = [
     "log_context",
     "main",
     "read_events",
+    "register_stage_log",
     "rotated_log_files",
     "split_attempts",
     "summarize_events",

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from pythonjsonlogger import json as pjl_json
 
-from logging_ext._jsonsafe import dumps_strict
+from logging_ext._jsonsafe import dumps_strict, strict_encoder, to_jsonable
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = ["JsonFormatter", "iso_timestamp"]
 
@@ -25,6 +27,9 @@ DEFAULT_RENAMES: dict[str, str] = {
 }
 
 _second_cache: tuple[int, str] = (-1, "")
+# The attributes LogRecord.__init__ sets, in its order: a record's extra fields follow them.
+_STANDARD = tuple(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+_STANDARD_COUNT = len(_STANDARD)
 
 
 def iso_timestamp(created: float) -> str:
@@ -56,6 +61,13 @@ class JsonFormatter(pjl_json.JsonFormatter):
     Values are converted as documented in :mod:`logging_ext._jsonsafe`: NaN and infinities
     become ``null``, numpy numbers stay numbers, ``Decimal``/dates/sets/bytes/paths/enums get
     a JSON form and anything else its ``repr``. Formatting never raises for an odd value.
+    python-json-logger's ``json_default``, ``json_encoder`` and ``json_serializer`` are
+    honoured, and what they produce is made strict in the same way: a ``json_default`` (or the
+    encoder's ``default`` method) is asked first about any value ``json`` cannot encode, and
+    our forms apply to what it declines (raises on, or hands back unchanged); a
+    ``json_serializer`` receives the record already converted to plain, finite JSON data.
+    Record attributes with non-string names (``extra={5: "9"}``) are written with their JSON
+    key (``"5"``), as python-json-logger does.
 
     A record with ``exc_info`` gets ``exc_type`` (qualified class name), ``exc_message`` and
     the full ``traceback`` as fields (unless ``exc_fields=False``).
@@ -77,6 +89,11 @@ class JsonFormatter(pjl_json.JsonFormatter):
         exc_fields: Write exception and stack information when the record carries it.
         json_indent: Indentation (``None``: one line per record, as the log files need).
         json_ensure_ascii: Escape non-ASCII characters (keep it on for pre-filtering).
+        json_default: A ``default`` hook for values ``json`` cannot encode (tried first).
+        json_encoder: A ``json.JSONEncoder`` subclass to encode with.
+        json_serializer: A ``json.dumps``-compatible callable (it is given ``default``,
+            ``cls``, ``indent`` and ``ensure_ascii``, as python-json-logger does); a ``bytes``
+            result is decoded as UTF-8.
         **kwargs: Any other python-json-logger option (``static_fields``, ``prefix``,
             ``reserved_attrs``, ``defaults``, ``exc_info_as_array``...).
     """
@@ -93,6 +110,9 @@ class JsonFormatter(pjl_json.JsonFormatter):
         exc_fields: bool = True,
         json_indent: int | str | None = None,
         json_ensure_ascii: bool = True,
+        json_default: Callable[[Any], Any] | None = None,
+        json_encoder: type[json.JSONEncoder] | None = None,
+        json_serializer: Callable[..., str | bytes] = json.dumps,
         **kwargs: Any,
     ) -> None:
         renames = dict(DEFAULT_RENAMES)
@@ -106,8 +126,13 @@ class JsonFormatter(pjl_json.JsonFormatter):
             timestamp=False,
             json_indent=json_indent,
             json_ensure_ascii=json_ensure_ascii,
+            json_default=json_default,
+            json_encoder=json_encoder,
+            json_serializer=json_serializer,
             **kwargs,
         )
+        # python-json-logger puts its own encoder here when none is given; ours is the default.
+        self.json_encoder = json_encoder
         self._timestamp_key: str | None = (
             None if timestamp is False else ("timestamp" if timestamp is True else timestamp)
         )
@@ -124,7 +149,7 @@ class JsonFormatter(pjl_json.JsonFormatter):
             record.message = record.getMessage()
         if self._uses_asctime:
             record.asctime = self.formatTime(record, self.datefmt)
-        if self.exc_fields:
+        if self.exc_fields and (record.exc_info or record.exc_text or record.stack_info):
             self._add_exception(record, message_dict)
         log_data: dict[str, Any] = {}
         self.add_fields(log_data, record, message_dict)
@@ -167,16 +192,48 @@ class JsonFormatter(pjl_json.JsonFormatter):
             for key, value in data.items():
                 log_data[rename.get(key, key)] = value
         skip = self._skip_fields
-        for key, value in attributes.items():
-            if key not in skip and not key.startswith("_"):
-                log_data[rename.get(key, key)] = value
+        if not attributes.keys() <= skip:  # one C-level pass when there is no extra field
+            items = iter(attributes.items())
+            if tuple(islice(attributes, _STANDARD_COUNT)) == _STANDARD:
+                items = islice(items, _STANDARD_COUNT, None)  # extras come after these
+            for key, value in items:
+                if key not in skip and not (isinstance(key, str) and key.startswith("_")):
+                    log_data[rename.get(key, key)] = value
         if self.rename_fields_keep_missing:
             for renamed in rename.values():
                 log_data.setdefault(renamed, None)
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         """Serialise ``log_data`` to strict JSON (never ``NaN``); never raises."""
-        return dumps_strict(log_data, ensure_ascii=self.json_ensure_ascii, indent=self.json_indent)
+        serializer = self.json_serializer
+        if serializer is json.dumps and self.json_default is None and self.json_encoder is None:
+            try:  # the common case: plain data, one encoder shared by every formatter
+                return strict_encoder(self.json_ensure_ascii, self.json_indent).encode(log_data)
+            except (ValueError, TypeError, RecursionError):
+                pass
+        if serializer is json.dumps:
+            return dumps_strict(
+                log_data,
+                ensure_ascii=self.json_ensure_ascii,
+                indent=self.json_indent,
+                default=self.json_default,
+                cls=self.json_encoder,
+            )
+        default = self.json_default
+        if default is None and self.json_encoder is not None:
+            default = self.json_encoder().default
+        plain = to_jsonable(log_data, default=default)
+        try:
+            text = serializer(
+                plain,
+                default=self.json_default,
+                cls=self.json_encoder,
+                indent=self.json_indent,
+                ensure_ascii=self.json_ensure_ascii,
+            )
+            return text.decode("utf-8", "backslashreplace") if isinstance(text, bytes) else text
+        except Exception:  # a caller's serializer failed: the stdlib encoder writes the line
+            return dumps_strict(plain, ensure_ascii=self.json_ensure_ascii, indent=self.json_indent)
 
 
 def _qualified_name(cls: type) -> str:

@@ -2,87 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import sys
-import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from logging_ext._context import ContextFilter, context_has_pipeline
 from logging_ext._errors import InvalidHandlerArgumentError
-from logging_ext._formatter import JsonFormatter
-from logging_ext._handlers import (
-    ProcessSafeRotatingFileHandler,
-    ProcessSafeTimedRotatingFileHandler,
-)
-from logging_ext._query import EVENTS_FILE, EVENTS_SUBDIR, read_events, summarize_events
-from logging_ext._retention import cleanup_old_logs
+from logging_ext._filebase import ProcessSafeFileHandler
+from logging_ext._query import EVENTS_SUBDIR, read_events, summarize_events
+from logging_ext._retention import delete_expired, standard_families
+from logging_ext._sinks import Sinks, acquire, record_factory, release, repair
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Mapping
     from types import TracebackType
 
 __all__ = ["PipelineLogger"]
 
-EVENT_FIELDS = ("event_type", "pipeline_id", "stage", "status", "metadata")
-RECORD_FIELDS = ("levelname", "name", "message", "pipeline_id", "stage", "process", "threadName")
-EVENTS_LOGGER = "logging_ext.events"
 _LEVEL_OF_STATUS = {"error": logging.ERROR, "warning": logging.WARNING}
-_CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(pipeline_id)s/%(stage)s %(name)s: %(message)s"
-
-
-class _PipelineScopeFilter(logging.Filter):
-    """Accept this directory's events and records of a pipeline (context or ``pipeline_id``).
-
-    Records of ``logging_ext``'s other loggers (another directory's events) are rejected.
-    """
-
-    def __init__(self, events_logger: str) -> None:
-        super().__init__()
-        self.events_logger = events_logger
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        name = record.name
-        if name.startswith("logging_ext."):
-            return name == self.events_logger
-        return "pipeline_id" in record.__dict__ or context_has_pipeline()
-
-
-@dataclass
-class _Sinks:
-    """The handlers of one log directory in this process, shared by its PipelineLoggers."""
-
-    directory: Path
-    events_logger: logging.Logger
-    events_handler: logging.Handler
-    # pipeline.log and errors.log (and the console), on the root logger or the events logger
-    shared: list[logging.Handler]
-    on_root: bool = False
-    users: int = 0
-    root_level: tuple[int, int] | None = None  # (level before, level we set)
-    console: logging.Handler | None = None
-
-    @property
-    def shared_host(self) -> logging.Logger:
-        return logging.getLogger() if self.on_root else self.events_logger
-
-
-_SINKS: dict[str, _Sinks] = {}
-_SINKS_LOCK = threading.Lock()
-
-
-def _handler_name(kind: str, directory: Path) -> str:
-    return f"logging_ext.{kind}:{directory}"
-
-
-def _remove_named(logger: logging.Logger, name: str) -> None:
-    for handler in [h for h in logger.handlers if h.get_name() == name]:
-        logger.removeHandler(handler)
-        handler.close()
 
 
 class PipelineLogger:
@@ -117,12 +56,13 @@ class PipelineLogger:
         retention_days: Age in days after which :meth:`cleanup_old_logs` deletes rotated files.
         max_bytes: Size at which ``pipeline.log`` and ``errors.log`` rotate.
         backup_count: Rotated files kept for ``pipeline.log`` and ``errors.log``.
-        level: Lowest level written (events are INFO, warnings WARNING, errors ERROR).
+        level: Lowest level written (events are INFO, warnings WARNING, errors ERROR): a
+            number or a level name (``"DEBUG"``, any case), as the stdlib accepts.
         console: Also print human-readable lines on stderr (for a ``--verbose`` flag).
         configure_root: Capture records of any logger inside a pipeline context (see above).
 
     Raises:
-        InvalidHandlerArgumentError: A negative size, count or retention.
+        InvalidHandlerArgumentError: A negative size, count or retention, or an unknown level.
     """
 
     def __init__(
@@ -132,7 +72,7 @@ class PipelineLogger:
         max_bytes: int = 10 * 1024 * 1024,
         backup_count: int = 5,
         *,
-        level: int = logging.INFO,
+        level: int | str = logging.INFO,
         console: bool = False,
         configure_root: bool = True,
     ) -> None:
@@ -146,105 +86,19 @@ class PipelineLogger:
         self.retention_days = retention_days
         self.max_bytes = max_bytes
         self.backup_count = backup_count
-        self.level = level
+        self.level = _level_number(level)
         for sub in (EVENTS_SUBDIR, "errors", "stages"):
             (self.log_dir / sub).mkdir(parents=True, exist_ok=True)
-        self._sinks: _Sinks | None = self._acquire(console=console, configure_root=configure_root)
+        self._sinks: Sinks | None = acquire(
+            self.log_dir,
+            level=self.level,
+            max_bytes=max_bytes,
+            backup_count=backup_count,
+            console=console,
+            configure_root=configure_root,
+        )
         self._events_logger = self._sinks.events_logger
-        self._record_factory = logging.getLogRecordFactory()
-
-    # -- handler registry --------------------------------------------------------------------
-
-    def _acquire(self, *, console: bool, configure_root: bool) -> _Sinks:
-        key = str(self.log_dir)
-        with _SINKS_LOCK:
-            sinks = _SINKS.get(key)
-            if sinks is None or not self._alive(sinks):
-                sinks = self._build()
-                _SINKS[key] = sinks
-            if configure_root and not sinks.on_root:
-                self._attach_root(sinks)
-            if console and sinks.console is None:
-                self._attach_console(sinks)
-            sinks.users += 1
-            return sinks
-
-    @staticmethod
-    def _alive(sinks: _Sinks) -> bool:
-        """Whether the registered handlers are still attached (a reset may have removed them)."""
-        host = sinks.shared_host.handlers
-        return sinks.events_handler in sinks.events_logger.handlers and all(
-            h in host for h in sinks.shared
-        )
-
-    def _build(self) -> _Sinks:
-        directory = self.log_dir
-        digest = hashlib.sha1(str(directory).encode(), usedforsecurity=False).hexdigest()[:12]
-        events_logger = logging.getLogger(f"{EVENTS_LOGGER}.{digest}")
-        context = ContextFilter()
-        scope = _PipelineScopeFilter(events_logger.name)
-        events = ProcessSafeTimedRotatingFileHandler(
-            directory / EVENTS_SUBDIR / EVENTS_FILE, when="midnight", delay=True
-        )
-        events.setFormatter(JsonFormatter(list(EVENT_FIELDS), exc_fields=False))
-        events.set_name(_handler_name("events", directory))
-        events.addFilter(context)
-        pipeline = ProcessSafeRotatingFileHandler(
-            directory / "pipeline.log",
-            maxBytes=self.max_bytes,
-            backupCount=self.backup_count,
-            delay=True,
-        )
-        errors = ProcessSafeRotatingFileHandler(
-            directory / "errors" / "errors.log",
-            maxBytes=self.max_bytes,
-            backupCount=self.backup_count,
-            delay=True,
-        )
-        errors.setLevel(logging.ERROR)
-        for kind, handler in (("pipeline", pipeline), ("errors", errors)):
-            handler.setFormatter(JsonFormatter(list(RECORD_FIELDS)))
-            handler.set_name(_handler_name(kind, directory))
-            handler.addFilter(scope)
-            handler.addFilter(context)
-        root = logging.getLogger()
-        for name in (events.get_name(), pipeline.get_name(), errors.get_name()):
-            _remove_named(events_logger, name)
-            _remove_named(root, name)
-        events_logger.addHandler(events)
-        events_logger.addHandler(pipeline)
-        events_logger.addHandler(errors)
-        events_logger.setLevel(self.level)
-        return _Sinks(directory, events_logger, events, [pipeline, errors])
-
-    def _attach_root(self, sinks: _Sinks) -> None:
-        """Move pipeline.log/errors.log (and console) handlers to the root logger.
-
-        Events still reach them, by propagation from the events logger; each record reaches
-        each handler once.
-        """
-        root = logging.getLogger()
-        for handler in sinks.shared:
-            sinks.events_logger.removeHandler(handler)
-            root.addHandler(handler)
-        sinks.on_root = True
-        if root.level > self.level or root.level == logging.NOTSET:
-            sinks.root_level = (root.level, self.level)
-            root.setLevel(self.level)
-
-    def _attach_console(self, sinks: _Sinks) -> None:
-        console = logging.StreamHandler(sys.stderr)
-        console.set_name(_handler_name("console", sinks.directory))
-        console.setFormatter(
-            logging.Formatter(_CONSOLE_FORMAT, defaults={"pipeline_id": "-", "stage": "-"})
-        )
-        console.addFilter(_PipelineScopeFilter(sinks.events_logger.name))
-        console.addFilter(ContextFilter())
-        host = sinks.shared_host
-        _remove_named(host, console.get_name())
-        host.addHandler(console)
-        sinks.shared.append(console)
-        sinks.console = console
+        self._record_factory = record_factory()
 
     def close(self) -> None:
         """Stop using the directory's handlers; the last logger of the directory detaches them.
@@ -254,21 +108,8 @@ class PipelineLogger:
         the same directory. Idempotent; logging after ``close`` is silently dropped.
         """
         sinks, self._sinks = self._sinks, None
-        if sinks is None:
-            return
-        with _SINKS_LOCK:
-            sinks.users -= 1
-            if sinks.users > 0:
-                return
-            if _SINKS.get(str(sinks.directory)) is sinks:
-                del _SINKS[str(sinks.directory)]
-            root = logging.getLogger()
-            for handler in [sinks.events_handler, *sinks.shared]:
-                sinks.events_logger.removeHandler(handler)
-                root.removeHandler(handler)
-                handler.close()
-            if sinks.root_level is not None and root.level == sinks.root_level[1]:
-                root.setLevel(sinks.root_level[0])
+        if sinks is not None:
+            release(sinks)
 
     def __enter__(self) -> PipelineLogger:
         return self
@@ -305,12 +146,20 @@ class PipelineLogger:
             pipeline_id: The pipeline run.
             stage: The stage, if the event belongs to one.
             status: ``success``, ``error``, ``warning`` or ``info``.
-            metadata: Event details, written as a JSON object.
+            metadata: Event details, written as a JSON object. Anything that is not a
+                mapping is recorded, not refused: the metadata is then
+                ``{"invalid_metadata": <the value>, "metadata_error": "<why>"}``.
             exc_info: An exception whose type, message and traceback go to ``errors.log``.
         """
+        sinks = self._sinks
+        if sinks is None:
+            return
+        if not sinks.intact():  # the application reconfigured logging: keep the events
+            repair(sinks)
+        sinks.note_event(event_type, pipeline_id)
         level = _LEVEL_OF_STATUS.get(status, logging.INFO)
         logger = self._events_logger
-        if self._sinks is None or not logger.isEnabledFor(level):
+        if not logger.isEnabledFor(level):
             return
         record = self._record_factory(
             logger.name,
@@ -326,7 +175,7 @@ class PipelineLogger:
         attributes["pipeline_id"] = pipeline_id
         attributes["stage"] = stage
         attributes["status"] = status
-        attributes["metadata"] = dict(metadata) if metadata else {}
+        attributes["metadata"] = _metadata(metadata)
         logger.handle(record)
 
     def log_stage_start(
@@ -353,12 +202,8 @@ class PipelineLogger:
         The event's metadata gets ``error_type`` (the class name) and ``error`` (the message);
         ``errors.log`` gets the record with ``exc_type``, ``exc_message`` and ``traceback``.
         """
-        try:
-            message = str(error)
-        except Exception:  # an exception's own __str__ may fail; never let that raise here
-            message = f"<{type(error).__name__}: message unavailable>"
-        details: dict[str, Any] = {"error_type": type(error).__name__, "error": message}
-        details.update(metadata or {})
+        details = {"error_type": type(error).__name__, "error": _message(error)}
+        details.update(_metadata(metadata))
         self.log_event("stage_error", pipeline_id, stage, "error", details, exc_info=error)
 
     def log_checkpoint(
@@ -370,7 +215,7 @@ class PipelineLogger:
     ) -> None:
         """Log a ``checkpoint_saved`` event whose metadata holds ``checkpoint_id``."""
         details: dict[str, Any] = {"checkpoint_id": checkpoint_id}
-        details.update(metadata or {})
+        details.update(_metadata(metadata))
         self.log_event("checkpoint_saved", pipeline_id, stage, "success", details)
 
     def log_performance(
@@ -382,7 +227,7 @@ class PipelineLogger:
     ) -> None:
         """Log a ``performance_metric`` event whose metadata holds ``duration_seconds``."""
         details: dict[str, Any] = {"duration_seconds": duration_seconds}
-        details.update(metadata or {})
+        details.update(_metadata(metadata))
         self.log_event("performance_metric", pipeline_id, stage, "info", details)
 
     def log_data_quality(self, pipeline_id: str, stage: str, metrics: Mapping[str, Any]) -> None:
@@ -419,9 +264,53 @@ class PipelineLogger:
     def cleanup_old_logs(self) -> int:
         """Delete rotated log files older than ``retention_days``; return how many were deleted.
 
-        Active files are never deleted; safe while other processes log or clean up.
+        Only the rotated siblings of this logger's files (see :func:`logging_ext.cleanup_old_logs`),
+        named by the ``namer`` set on each handler, if any. Active files are never deleted;
+        safe while other processes log or clean up.
         """
-        return cleanup_old_logs(self.log_dir, self.retention_days)
+        families = standard_families(self.log_dir)
+        sinks = self._sinks
+        if sinks is not None:
+            handlers = [sinks.events_handler, *sinks.shared]
+            namers = {
+                h.baseFilename: h.namer for h in handlers if isinstance(h, ProcessSafeFileHandler)
+            }
+            families = [replace(f, namer=namers.get(str(f.path)) or f.namer) for f in families]
+        return delete_expired(families, self.retention_days)
 
     def __repr__(self) -> str:
         return f"PipelineLogger(log_dir={str(self.log_dir)!r})"
+
+
+def _level_number(level: object) -> int:
+    """Return ``level`` as a number: a level number, or a level name in any case."""
+    if isinstance(level, int) and not isinstance(level, bool):
+        return level
+    if isinstance(level, str):
+        number = logging.getLevelNamesMapping().get(level.upper())
+        if number is not None:
+            return number
+    raise InvalidHandlerArgumentError(
+        "level", level, "expected a level number or name (DEBUG, INFO, WARNING, ERROR...)"
+    )
+
+
+def _metadata(metadata: object) -> dict[Any, Any]:
+    """Return event metadata as a new dict; a value that is not a mapping is wrapped, kept."""
+    if metadata is None:
+        return {}
+    reason = f"metadata must be a mapping, not {type(metadata).__name__}"
+    if isinstance(metadata, Mapping):
+        try:
+            return dict(metadata)
+        except Exception as error:  # a broken mapping: record what can be recorded
+            reason = f"metadata could not be read: {type(error).__name__}: {_message(error)}"
+    return {"invalid_metadata": metadata, "metadata_error": reason}
+
+
+def _message(error: BaseException) -> str:
+    """``str(error)``, or a stand-in when the exception's ``__str__`` itself raises."""
+    try:
+        return str(error)
+    except Exception:
+        return f"<exception str() failed: {type(error).__name__}>"

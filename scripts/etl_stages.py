@@ -25,7 +25,9 @@ __all__ = [
     "OUTLIER_THRESHOLD",
     "STAGES",
     "extract",
+    "file_sha256",
     "output_filename",
+    "output_intact",
     "preprocess",
     "quality_metrics",
     "store",
@@ -215,6 +217,18 @@ def output_filename(tickers: Sequence[str], start: str, end: str) -> str:
         label = f"{len(ordered)}tickers-{digest:08x}"
     day = "{:%Y%m%d}".format
     return f"ohlcv_{label}_{day(pd.Timestamp(start))}_{day(pd.Timestamp(end))}.parquet"
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 (hex) of a file's bytes."""
+    with Path(path).open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def output_intact(summary: pd.DataFrame) -> bool:
+    """Whether the file described by a :func:`store` summary is still there, unchanged."""
+    path = Path(str(summary["path"].iloc[0]))
+    return path.is_file() and file_sha256(path) == str(summary["sha256"].iloc[0])
 
 
 def store(processed: pd.DataFrame, path: str | Path) -> pd.DataFrame:

@@ -1,9 +1,14 @@
 """Run the example ETL job on market data: extract, validate, preprocess, store.
 
 Every stage is a ``with pipeline.stage(...)`` block with a verified checkpoint, so a failed run
-can be resumed where it stopped::
+can be resumed where it stopped, and a fingerprint of its code and inputs, so a run with the same
+arguments restores each unchanged stage from an earlier run's result (docs/caching.md)::
 
     python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31
+    python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31
+                                               # again: every stage comes from the cache
+    python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31 \\
+        --rerun-from data_preprocessing        # runs preprocessing and storage again
     python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31 \\
         --fail-at data_preprocessing          # exits 1 and prints the command that resumes
     python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31 \\
@@ -32,7 +37,9 @@ if str(_ROOT) not in sys.path:  # run as a file: make the sibling modules import
 from scripts.etl_stages import (  # noqa: E402
     STAGES,
     extract,
+    file_sha256,
     output_filename,
+    output_intact,
     preprocess,
     store,
     validate,
@@ -120,6 +127,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=False,
         metavar="PIPELINE_ID",
         help="continue the most recent unfinished run (or the run PIPELINE_ID)",
+    )
+    parser.add_argument(
+        "--rerun-from",
+        choices=STAGES,
+        metavar="STAGE",
+        help="run STAGE and every later stage even if an earlier result could be restored",
+    )
+    parser.add_argument(
+        "--rerun",
+        choices=STAGES,
+        metavar="STAGE",
+        action="append",
+        default=[],
+        help="run STAGE even if an earlier result could be restored (repeatable)",
+    )
+    parser.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="do not restore stages from earlier runs with the same code and inputs",
     )
     parser.add_argument(
         "--verbose", "-v", action="store_true", help="show log records and tracebacks"
@@ -225,32 +252,32 @@ class StageResult:
     duration: float | None = None
     rows: int | None = None
     checkpoint_id: str | None = None
+    why: str | None = None
 
 
 def _record(result: StageResult, s: Stage) -> None:
-    result.status = "restored" if s.restored else "ran"
+    cached = s.reason.startswith("cache hit")
+    result.status = ("cached" if cached else "restored") if s.restored else "ran"
     result.duration = s.duration_seconds
     result.rows = s.rows
     result.checkpoint_id = s.restored_from if s.restored else (s.checkpoint_ids or [None])[-1]
+    if not s.restored and s.reason not in ("new run", "cache miss: no earlier result"):
+        result.why = s.reason  # why an earlier result could not be used
 
 
-def _check_resumed_arguments(pipeline: Pipeline, params: dict[str, Any]) -> None:
-    """Refuse to continue a run that was started with other data arguments."""
-    record = pipeline.record
-    manager = pipeline.manager
-    if not pipeline.resumed or record is None or manager is None:
-        return
-    ids = [i for e in record["stages"] if e.get("stage") == STAGES[0] for i in e["checkpoint_ids"]]
-    if not ids:
-        return
-    saved = manager.get_state(ids[-1]).get("metadata") or {}
-    differing = [k for k in params if k in saved and saved[k] != params[k]]
-    if differing:
-        was = ", ".join(f"{k}={saved[k]}" for k in differing)
-        msg = (
-            f"run {pipeline.pipeline_id} was started with {was}; resume it with the same arguments"
-        )
-        raise _UsageError(msg)
+def _extract_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """What the extraction computes from: its code, the arguments and, for a CSV source, the
+    file's content (read by the stage itself, so it must be passed in to be fingerprinted)."""
+    inputs: dict[str, Any] = {
+        "code": extract,
+        "source": args.source,
+        "tickers": args.tickers,
+        "start": args.start,
+        "end": args.end,
+    }
+    if args.source.startswith("csv:"):
+        inputs["csv_sha256"] = file_sha256(args.source[4:])
+    return inputs
 
 
 def run(
@@ -261,8 +288,11 @@ def run(
 ) -> None:
     """Run the four stages; fills ``results`` and ``facts`` (pipeline id, current stage, ...).
 
+    A resumed run started with other data arguments reruns what they change: every stage's
+    fingerprint covers its inputs, so a checkpoint computed from other data is never restored.
+
     Raises:
-        _UsageError: ``--resume`` names no run, or a run started with other data arguments.
+        _UsageError: ``--resume`` names no run.
         Exception: whatever a stage raised (``InjectedFailure`` for ``--fail-at``).
     """
     from checkpointing import CheckpointError, Pipeline
@@ -275,6 +305,8 @@ def run(
             resume=args.resume is not False,
             pipeline_id=args.resume if isinstance(args.resume, str) else None,
             console=args.verbose,
+            rerun_from=args.rerun_from,
+            rerun=set(args.rerun),
         )
     except (CheckpointError, ValueError) as exc:
         raise _UsageError(str(exc)) from exc
@@ -285,7 +317,6 @@ def run(
         "end": args.end,
         "source": args.source,
     }
-    _check_resumed_arguments(pipeline, params)
     by_name = {r.name: r for r in results}
 
     def fail_here(name: str) -> None:
@@ -293,14 +324,14 @@ def run(
             msg = f"injected failure in {name} (--fail-at {name})"
             raise InjectedFailure(msg)
 
-    def stage(index: int, name: str) -> Stage:
+    def stage(index: int, name: str, inputs: dict[str, Any]) -> Stage:
         progress.start(index, name)
         facts["current"] = name
-        facts["stage"] = pipeline.stage(name)
+        facts["stage"] = pipeline.stage(name, inputs=inputs, cache=args.cache)
         return facts["stage"]
 
     with pipeline:
-        with stage(1, "data_extraction") as s:
+        with stage(1, "data_extraction", _extract_inputs(args)) as s:
             if not s.restored:
                 raw = extract(
                     args.source, args.tickers, args.start, args.end,
@@ -311,7 +342,7 @@ def run(
             raw = s.data
         _finish_stage(by_name[s.name], s, progress)
 
-        with stage(2, "data_validation") as s:
+        with stage(2, "data_validation", {"code": validate, "raw": raw}) as s:
             if not s.restored:
                 flagged, metrics = validate(raw, progress=progress.callback("tickers"))
                 s.data_quality(**metrics)
@@ -322,7 +353,7 @@ def run(
         facts["quality"] = _quality_line(pipeline, s)
         _finish_stage(by_name[s.name], s, progress)
 
-        with stage(3, "data_preprocessing") as s:
+        with stage(3, "data_preprocessing", {"code": preprocess, "flagged": flagged}) as s:
             if not s.restored:
                 processed = preprocess(flagged, progress=progress.callback("tickers"))
                 fail_here(s.name)
@@ -330,17 +361,25 @@ def run(
             processed = s.data
         _finish_stage(by_name[s.name], s, progress)
 
-        with stage(4, "data_storage") as s:
-            if not s.restored:
-                tickers = sorted(processed["ticker"].unique().tolist())
-                first = args.start or processed["date"].min().date().isoformat()
-                last = args.end or processed["date"].max().date().isoformat()
-                target = Path(args.output_dir) / output_filename(tickers, first, last)
+        tickers = sorted(processed["ticker"].unique().tolist())
+        first = args.start or processed["date"].min().date().isoformat()
+        last = args.end or processed["date"].max().date().isoformat()
+        target = Path(args.output_dir) / output_filename(tickers, first, last)
+        inputs = {"code": store, "processed": processed, "target": str(target.resolve())}
+        with stage(4, "data_storage", inputs) as s:
+            # The file is this stage's real output: write it again if it went missing or changed
+            # since the result being restored was computed.
+            rewrite = s.restored and not output_intact(s.data)
+            if not s.restored or rewrite:
                 fail_here(s.name)  # before writing: a failed run publishes nothing
                 written = store(processed, target)
                 s.checkpoint(written, output_path=str(target))
             facts["output"] = _display_path(str(s.data["path"].iloc[0]))
         _finish_stage(by_name[s.name], s, progress, rows=int(s.data["rows"].iloc[0]))
+        if rewrite:
+            result = by_name[s.name]
+            result.status, result.why = "ran", "output file missing or changed"
+            result.checkpoint_id = s.checkpoint_ids[-1]
         del facts["current"], facts["stage"]
 
 
@@ -401,6 +440,18 @@ def _summary(results: list[StageResult]) -> str:
     )
 
 
+def _reuse_lines(results: list[StageResult]) -> list[str]:
+    """What came from earlier runs' results, and why each stage that could not reuse one ran."""
+    lines = [f"reran         {r.name}: {r.why}" for r in results if r.why]
+    cached = sum(r.status == "cached" for r in results)
+    if cached:
+        lines.append(
+            f"cache         {cached} of {len(results)} stages restored from earlier runs "
+            "(same code and inputs); --rerun-from STAGE runs them again"
+        )
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; returns the exit status (argument errors exit 2 from argparse)."""
     args = parse_args(argv)
@@ -424,6 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Pipeline {facts['pipeline_id']} {verb} in {elapsed:.2f}s\n")
     print(_summary(results))
     print()
+    for line in _reuse_lines(results):
+        print(line)
     print(f"data quality  {facts.get('quality', '-')}")
     print(f"output        {facts['output']}")
     print(f"pipeline      {facts['pipeline_id']}")

@@ -1,10 +1,12 @@
-"""Layer 3, the pipeline: ``Pipeline`` and ``Stage``, run records, configuration, stage logs.
+"""Layer 3, the pipeline: ``Pipeline`` and ``Stage``, run records, configuration, stage logs,
+fingerprints and the cross-run cache.
 
 Ties the checkpoint store (:mod:`checkpointing.store`) to ``logging_ext``.
 """
 
 from __future__ import annotations
 
+from checkpointing.pipeline._cache import invalidate_cache
 from checkpointing.pipeline._config import ConfigError
 from checkpointing.pipeline._pipeline import Pipeline
 from checkpointing.pipeline._run_model import Attempt, RunInfo, StageExecution
@@ -20,5 +22,6 @@ __all__ = [
     "StageExecution",
     "StageState",
     "get_run",
+    "invalidate_cache",
     "list_runs",
 ]

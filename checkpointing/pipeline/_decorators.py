@@ -7,10 +7,12 @@ checkpointed when the pipeline's ``save_after_each_stage`` is on.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
+from checkpointing.pipeline._fingerprint import FingerprintSpec
 from checkpointing.storage._names import validate_name
 
 if TYPE_CHECKING:
@@ -31,7 +33,19 @@ def run_stage(
     pipeline: Pipeline, name: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
 ) -> R:
     """Run ``fn(*args, **kwargs)`` as stage ``name`` of ``pipeline`` (``Pipeline.run_stage``)."""
-    with pipeline.stage(name) as s:
+    return _run(pipeline, name, fn, args, kwargs, spec=None)
+
+
+def _run(
+    pipeline: Pipeline,
+    name: str,
+    fn: Callable[..., R],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    spec: FingerprintSpec | None,
+) -> R:
+    with _stage(pipeline, name, fn, args, kwargs, spec=spec) as s:
         if s.restored:
             return cast("R", s.data)
         result = fn(*args, **kwargs)
@@ -47,7 +61,19 @@ async def arun_stage(
     **kwargs: P.kwargs,
 ) -> R:
     """:func:`run_stage` for a coroutine function (awaited inside ``async with``)."""
-    async with pipeline.stage(name) as s:
+    return await _arun(pipeline, name, fn, args, kwargs, spec=None)
+
+
+async def _arun(
+    pipeline: Pipeline,
+    name: str,
+    fn: Callable[..., Awaitable[R]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    spec: FingerprintSpec | None,
+) -> R:
+    async with _stage(pipeline, name, fn, args, kwargs, spec=spec) as s:
         if s.restored:
             return cast("R", s.data)
         result = await fn(*args, **kwargs)
@@ -55,8 +81,43 @@ async def arun_stage(
         return result
 
 
-def step_decorator(pipeline: Pipeline, name: str | Callable[..., Any] | None) -> Callable[..., Any]:
+def _stage(
+    pipeline: Pipeline,
+    name: str,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    spec: FingerprintSpec | None,
+) -> Stage:
+    """The stage of one call; a fingerprinted step's inputs are its bound call arguments."""
+    if spec is None:
+        return pipeline.stage(name)
+    bound = inspect.signature(fn).bind(*args, **kwargs)
+    bound.apply_defaults()
+    s = pipeline.stage(
+        name,
+        inputs=dict(bound.arguments),
+        version=spec.version,
+        cache=spec.cache,
+        cache_key=spec.cache_key,
+    )
+    if s._spec is not None:
+        s._spec = dataclasses.replace(s._spec, code=fn)
+    return s
+
+
+def step_decorator(
+    pipeline: Pipeline,
+    name: str | Callable[..., Any] | None,
+    *,
+    cache: bool = False,
+    version: str | None = None,
+    cache_key: str | Callable[[Any], Any] | None = None,
+) -> Callable[..., Any]:
     """``@pipeline.step`` / ``@pipeline.step("name")``: the decorated function or a decorator."""
+    spec = FingerprintSpec(version=version, cache=cache, cache_key=cache_key)
+    fingerprinted = spec if spec.active else None
 
     def decorate(fn: Callable[..., Any], stage_name: str) -> Callable[..., Any]:
         validate_name(stage_name, what="stage")
@@ -64,13 +125,13 @@ def step_decorator(pipeline: Pipeline, name: str | Callable[..., Any] | None) ->
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                return await arun_stage(pipeline, stage_name, fn, *args, **kwargs)
+                return await _arun(pipeline, stage_name, fn, args, kwargs, spec=fingerprinted)
 
             return async_wrapper
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return run_stage(pipeline, stage_name, fn, *args, **kwargs)
+            return _run(pipeline, stage_name, fn, args, kwargs, spec=fingerprinted)
 
         return wrapper
 

@@ -40,7 +40,7 @@ class EventLog:
         *,
         log_dir: str | os.PathLike[str],
         retention_days: float,
-        level: int,
+        level: int | str,
         console: bool,
         stage_logs: bool,
         stage_log_dir: str | os.PathLike[str] | None,

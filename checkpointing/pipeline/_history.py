@@ -109,6 +109,7 @@ class _Open:
             }
         elif metadata.get("cached"):
             fields["status"] = "cached"
+            fields["restored_from"] = _text(metadata.get("restored_from"))
         elif metadata.get("restored"):
             fields["status"] = "restored"
             fields["restored_from"] = _text(metadata.get("restored_from"))

@@ -1,26 +1,43 @@
 """What happens around each stage: context, events, restore on resume, saves, run record.
 
+With a fingerprint (``inputs=``, ``version=``, ``cache=`` or a cached ``@step``), a checkpoint is
+restored only when its manifest holds the same fingerprint; with ``cache=True`` a stage that the
+run cannot restore is looked up in the cross-run cache (:mod:`checkpointing.pipeline._cache`).
+
 :class:`StageHooks` is the host every :class:`~checkpointing.Stage` of a pipeline calls when it
 is entered, started, completed, failed or exited, and when it saves or reports data quality.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
-from checkpointing._errors import CheckpointNotFoundError, IntegrityError
+from checkpointing._errors import (
+    CheckpointDecodeError,
+    CheckpointNotFoundError,
+    FingerprintError,
+    IntegrityError,
+)
+from checkpointing.pipeline import _cache
+from checkpointing.pipeline._fingerprint import explain, fingerprint
+from checkpointing.pipeline._origins import remember
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import pandas as pd
 
+    from checkpointing.pipeline._cache import CacheIndex, RerunPolicy
     from checkpointing.pipeline._events import EventLog
+    from checkpointing.pipeline._fingerprint import Fingerprint
     from checkpointing.pipeline._run import RunTracker
     from checkpointing.pipeline._stage import Stage
     from checkpointing.store._manager import CheckpointManager
 
 __all__: list[str] = []
+
+_log = logging.getLogger("checkpointing.pipeline")
 
 
 class StageHooks:
@@ -31,6 +48,8 @@ class StageHooks:
         events: Where events go.
         manager: The checkpoint store, or ``None`` when checkpoints are disabled.
         log_context: ``logging_ext.log_context``, entered around each stage.
+        rerun: Which stages rerun although they could be restored.
+        cache: The cross-run cache of this pipeline name (``None`` without a store).
     """
 
     def __init__(
@@ -39,11 +58,19 @@ class StageHooks:
         events: EventLog,
         manager: CheckpointManager | None,
         log_context: Callable[..., Any],
+        *,
+        rerun: RerunPolicy,
+        cache: CacheIndex | None,
     ) -> None:
         self._run = run
         self._events = events
         self._manager = manager
         self._log_context = log_context
+        self._rerun = rerun
+        self._cache = cache
+        # id() of a running stage -> "forced" (told to rerun), "broken" (its cache entry was
+        # unusable: replace it) or "hit" (restored from the cache)
+        self._notes: dict[int, str] = {}
 
     @property
     def pipeline_id(self) -> str:
@@ -75,25 +102,63 @@ class StageHooks:
         context.__exit__(None, None, None)
 
     def started(self, stage: Stage) -> None:
-        """Log ``stage_start``; in a resumed run, restore the stage if it can be."""
+        """Fingerprint the stage; log ``stage_start``; restore it when it can be (resume, cache)."""
         metadata = self._identity_metadata(stage)
-        if not self._run.resumed:
-            self.event("stage_start", stage.name, "info", metadata)
-            return
-        metadata["resumed"] = True
+        spec = stage._spec
+        fp = None
+        if spec is not None and spec.active:
+            try:
+                fp = fingerprint(spec, stage=stage.name, key=stage.key)
+            except FingerprintError:
+                self.event("stage_start", stage.name, "info", metadata)
+                raise
+            stage._set_fingerprint(fp)
+            metadata["fingerprint"] = fp.sha256
+        cached = fp is not None and spec is not None and spec.cache and self._cache is not None
+        if self._run.resumed:
+            metadata["resumed"] = True
         self.event("stage_start", stage.name, "info", metadata)
-        self._restore(stage)
+        forced = self._rerun.reason(stage.name)  # always asked: rerun_from starts at its stage
+        if self._manager is None or not (self._run.resumed or cached):
+            return
+        if forced is not None:
+            self._notes[id(stage)] = "forced"
+            self._rerun_event(stage, forced, "info")
+            return
+        reasons: list[tuple[str, bool]] = []  # (why not restored, whether that is a warning)
+        if self._run.resumed and self._restore(stage, fp, reasons):
+            return
+        if cached and fp is not None and self._restore_cached(stage, fp, reasons):
+            return
+        text = "; ".join(dict.fromkeys(r for r, _ in reasons)) or "no checkpoint"
+        self._rerun_event(stage, text, "warning" if any(w for _, w in reasons) else "info")
 
     def completed(self, stage: Stage) -> None:
-        """Record the execution's checkpoints; log ``stage_complete`` and its duration."""
-        if stage.checkpoint_ids:
-            self._run.stage_completed(stage.identity, stage.checkpoint_ids)
+        """Record the execution; commit its result to the cache; log ``stage_complete``."""
+        fp = stage._fingerprint
+        extra = {} if fp is None else {"fingerprint": fp.sha256}
+        note = self._notes.pop(id(stage), None)
+        cached_from = stage.restored_from if note == "hit" else None
+        if cached_from is not None:
+            extra["cached_from"] = cached_from
+        if stage.checkpoint_ids or cached_from is not None:
+            self._run.stage_completed(stage.identity, stage.checkpoint_ids, extra)
+        if (
+            fp is not None
+            and stage.checkpoint_ids
+            and stage._spec is not None
+            and stage._spec.cache
+        ):
+            self._commit(stage, fp, replace=note in ("forced", "broken"))
         metadata = self._stage_metadata(stage)
+        if cached_from is not None:
+            metadata["cached"] = True
         self.event("stage_complete", stage.name, "success", metadata)
         self._events.performance(self.pipeline_id, stage.name, metadata["duration_seconds"])
 
     def failed(self, stage: Stage, error: BaseException) -> None:
         """Record the failure in the run record; log ``stage_error``."""
+        self._notes.pop(id(stage), None)
         self._run.stage_failed(stage.identity, error)
         self._events.stage_error(self.pipeline_id, stage.name, error, self._stage_metadata(stage))
 
@@ -109,9 +174,16 @@ class StageHooks:
                 {"reason": "checkpoints disabled", "rows": len(data)},
             )
             return None
-        checkpoint_id = self._manager.save_checkpoint(
-            self.pipeline_id, stage.name, data, metadata=metadata or None
+        fp = stage._fingerprint
+        manager = self._manager
+        checkpoint_id = manager.save_checkpoint(
+            self.pipeline_id,
+            stage.name,
+            data,
+            metadata=metadata or None,
+            fingerprint=None if fp is None else fp.to_json(),
         )
+        remember(data, lambda: str(manager.get_state(checkpoint_id)["data_hash"]))
         self._events.checkpoint_saved(self.pipeline_id, stage.name, checkpoint_id)
         return checkpoint_id
 
@@ -121,14 +193,28 @@ class StageHooks:
 
     # -- restore ------------------------------------------------------------------------------
 
-    def _restore(self, stage: Stage) -> None:
+    def _restore(
+        self, stage: Stage, fp: Fingerprint | None, reasons: list[tuple[str, bool]]
+    ) -> bool:
+        """Restore the stage from this run's own checkpoints; note why not in ``reasons``."""
         assert self._manager is not None
         failures: list[str] = []
+        stale: list[str] = []
         for checkpoint_id in self._run.candidates(stage.identity):
             try:
+                if fp is not None:
+                    state = self._manager.get_state(checkpoint_id)
+                    recorded = state.get("fingerprint")
+                    if not isinstance(recorded, dict) or recorded.get("sha256") != fp.sha256:
+                        old = recorded.get("document") if isinstance(recorded, dict) else None
+                        stale.append(explain(old, fp.document))
+                        continue
                 loaded = self._manager.load_checkpoint(checkpoint_id)
             except IntegrityError as error:
                 failures.append(f"checkpoint {checkpoint_id} failed verification: {error.reason}")
+                continue
+            except CheckpointDecodeError as error:
+                failures.append(f"checkpoint {checkpoint_id} cannot be decoded: {error.reason}")
                 continue
             except CheckpointNotFoundError:
                 failures.append(f"checkpoint {checkpoint_id} not found")
@@ -143,23 +229,63 @@ class StageHooks:
             reason = f"restored from checkpoint {checkpoint_id}"
             if failures:
                 reason += " (newer " + "; ".join(failures) + ")"
-            stage._set_restored(checkpoint_id, loaded["data"], reason)
-            self.event(
-                "stage_restored",
-                stage.name,
-                "warning" if failures else "success",
-                self._identity_metadata(stage)
-                | {"checkpoint_id": checkpoint_id, "rows": stage.rows, "reason": reason},
-            )
-            return
-        reason = "; ".join(failures) if failures else "no checkpoint"
+            self._restored(stage, loaded, reason, "warning" if failures else "success", {})
+            return True
+        reasons.extend((f, True) for f in failures)
+        reasons.extend((s, False) for s in stale)
+        if not reasons:
+            reasons.append(("no checkpoint", False))
+        return False
+
+    def _restore_cached(
+        self, stage: Stage, fp: Fingerprint, reasons: list[tuple[str, bool]]
+    ) -> bool:
+        """Restore the stage from the cross-run cache; note why not in ``reasons``."""
+        assert self._manager is not None and self._cache is not None
+        loaded, reason, broken = _cache.find(self._manager, self._cache, fp)
+        if loaded is None:
+            if broken:
+                self._notes[id(stage)] = "broken"
+            if reasons == [("no checkpoint", False)]:
+                reasons.clear()
+            reasons.append((reason, broken))
+            return False
+        self._notes[id(stage)] = "hit"
+        owner = loaded["state"]["pipeline_id"]
+        self._restored(stage, loaded, reason, "success", {"cache_hit": True, "cached_run": owner})
+        return True
+
+    def _restored(
+        self, stage: Stage, loaded: dict[str, Any], reason: str, status: str, extra: dict[str, Any]
+    ) -> None:
+        state = loaded["state"]
+        data_hash = str(state["data_hash"])
+        remember(loaded["data"], lambda: data_hash)
+        stage._set_restored(state["checkpoint_id"], loaded["data"], reason)
+        self.event(
+            "stage_restored",
+            stage.name,
+            status,
+            self._identity_metadata(stage)
+            | {"checkpoint_id": state["checkpoint_id"], "rows": stage.rows, "reason": reason}
+            | extra,
+        )
+
+    def _rerun_event(self, stage: Stage, reason: str, status: str) -> None:
         stage._set_reason(reason)
         self.event(
-            "stage_rerun",
-            stage.name,
-            "warning" if failures else "info",
-            self._identity_metadata(stage) | {"reason": reason},
+            "stage_rerun", stage.name, status, self._identity_metadata(stage) | {"reason": reason}
         )
+
+    def _commit(self, stage: Stage, fp: Fingerprint, *, replace: bool) -> None:
+        """Make this execution's last checkpoint the cached result of its fingerprint."""
+        assert self._cache is not None
+        entry = _cache.make_entry(fp, stage.checkpoint_ids[-1], self.pipeline_id, stage.key)
+        try:
+            self._cache.commit(fp.sha256, entry, replace=replace)
+            self._cache.remember_latest(stage.name, stage.key, entry)
+        except Exception:  # the cache only saves work: a failure to fill it is not the stage's
+            _log.warning("could not record stage %s in the cache", stage.name, exc_info=True)
 
     # -- event metadata -----------------------------------------------------------------------
 
@@ -186,6 +312,6 @@ class StageHooks:
             metadata["restored"] = True
             metadata["restored_from"] = stage.restored_from
         metadata |= self._identity_metadata(stage)
-        if self._run.resumed:
+        if self._run.resumed or stage.reason != "new run":
             metadata["reason"] = stage.reason
         return metadata

@@ -16,7 +16,9 @@ import time
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from checkpointing.pipeline import _decorators
+from checkpointing.pipeline._cache import CacheIndex, RerunPolicy
 from checkpointing.pipeline._events import EventLog
+from checkpointing.pipeline._fingerprint import FingerprintSpec
 from checkpointing.pipeline._hooks import StageHooks
 from checkpointing.pipeline._run import RunTracker, describe_error
 from checkpointing.pipeline._runs import PIPELINE_ID_SUFFIX_LENGTH, RunStore
@@ -26,7 +28,7 @@ from checkpointing.store._ids import MAX_PREFIX_BYTES, check_id_fits
 from checkpointing.store._manager import CheckpointManager
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Collection, Mapping
     from os import PathLike
     from types import TracebackType
 
@@ -71,6 +73,10 @@ class Pipeline:
         stage_log_dir: Directory of the per-stage logs (default ``<log_dir>/stages``).
         compression: Parquet codec of the checkpoints.
         lock_timeout: Seconds to wait for the store's registry lock.
+        rerun_from: Rerun the first execution of this stage entered in the run, and every
+            stage entered after it, even where they could be restored (from the resumed run or
+            the cache).
+        rerun: Rerun every execution of these stages even where they could be restored.
 
     Raises:
         checkpointing.InvalidNameError: ``name`` or ``pipeline_id`` is not a valid name.
@@ -99,13 +105,15 @@ class Pipeline:
         logging: bool | PipelineLogger | None = True,
         retention_days: float = 7,
         cleanup: bool = True,
-        level: int = std_logging.INFO,
+        level: int | str = std_logging.INFO,
         console: bool = False,
         save_after_each_stage: bool = True,
         stage_logs: bool = False,
         stage_log_dir: str | PathLike[str] | None = None,
         compression: str = "snappy",
         lock_timeout: float = 60.0,
+        rerun_from: str | None = None,
+        rerun: Collection[str] = (),
     ) -> None:
         self.name = _check_pipeline_name(name)
         self.checkpoints_enabled = checkpoints
@@ -117,13 +125,16 @@ class Pipeline:
         self._context: Any = None
         self._t0 = 0.0
 
+        reruns = RerunPolicy(rerun_from, rerun)
         self.manager: CheckpointManager | None = None
         runs: RunStore | None = None
+        self._cache: CacheIndex | None = None
         if checkpoints:
             self.manager = CheckpointManager(
                 checkpoint_dir, compression=compression, lock_timeout=lock_timeout
             )
             runs = RunStore(self.manager.storage)
+            self._cache = CacheIndex(self.manager.storage, self.name)
         self._runs = runs
         self._run = RunTracker(self.name, runs, resume=resume, pipeline_id=pipeline_id)
         self._events = EventLog(
@@ -138,7 +149,9 @@ class Pipeline:
         from logging_ext import log_context
 
         self._log_context = log_context
-        self._hooks = StageHooks(self._run, self._events, self.manager, log_context)
+        self._hooks = StageHooks(
+            self._run, self._events, self.manager, log_context, rerun=reruns, cache=self._cache
+        )
 
     @classmethod
     def from_config(
@@ -311,8 +324,9 @@ class Pipeline:
     def cleanup(
         self, *, keep_last: int | None = None, dry_run: bool = False
     ) -> dict[str, int] | dict[str, list[str]]:
-        """Apply retention now: rotated logs, and this pipeline's expired runs with their
-        checkpoints. Failures are logged (``cleanup_error`` event), never raised.
+        """Apply retention now: rotated logs, this pipeline's expired runs with their
+        checkpoints, and cache entries whose checkpoint is gone. Failures are logged
+        (``cleanup_error`` event), never raised.
 
         Only runs of this pipeline's name are touched. A run and its checkpoints expire
         together once its last activity is older than ``retention_days``; the current run, runs
@@ -324,9 +338,9 @@ class Pipeline:
             dry_run: Delete nothing; return what would be deleted (logs are not included).
 
         Returns:
-            How many items each part deleted, ``{"logs", "checkpoints", "runs"}`` (parts that
-            failed or are disabled are missing); with ``dry_run``, the checkpoint ids and run
-            ids that would be deleted, ``{"checkpoints": [...], "runs": [...]}``.
+            How many items each part deleted, ``{"logs", "checkpoints", "runs", "cache"}``
+            (parts that failed or are disabled are missing); with ``dry_run``, the checkpoint
+            ids and run ids that would be deleted, ``{"checkpoints": [...], "runs": [...]}``.
         """
         from checkpointing.pipeline._retention import apply_retention
 
@@ -351,6 +365,9 @@ class Pipeline:
                 return {"checkpoints": len(result.checkpoints), "runs": len(result.runs)}
 
             parts.append(("checkpoints", runs))
+        if self.manager is not None and self._cache is not None and not dry_run:
+            manager, cache = self.manager, self._cache
+            parts.append(("cache", lambda: {"cache": cache.prune(manager)}))
         for part, fn in parts:
             try:
                 found.update({k: v for k, v in fn().items() if v is not None})
@@ -367,7 +384,16 @@ class Pipeline:
 
     # -- stages -------------------------------------------------------------------------------
 
-    def stage(self, name: str, *, key: str | None = None) -> Stage:
+    def stage(
+        self,
+        name: str,
+        *,
+        key: str | None = None,
+        inputs: Any = None,
+        version: str | None = None,
+        cache: bool = False,
+        cache_key: str | Callable[[Any], Any] | None = None,
+    ) -> Stage:
         """A new :class:`Stage` named ``name``; enter it with ``with`` or ``async with``.
 
         Args:
@@ -377,17 +403,29 @@ class Pipeline:
                 Without a key, executions of one name are told apart by the order in which
                 they are entered; give a key when that order can change between runs (stages
                 of one name in parallel threads, or a loop over a changing list).
+            inputs: What the stage computes from (frames, Tables, JSON-able parameters,
+                functions, containers of them). With ``inputs``, ``version``, ``cache`` or
+                ``cache_key`` the stage has a fingerprint, and a resumed run restores it only
+                while the fingerprint matches (docs/caching.md).
+            version: A string you change when the block's code changes.
+            cache: Restore the stage from any earlier run of this pipeline name with the same
+                fingerprint (``s.reason`` starts with ``"cache hit"``).
+            cache_key: A string standing for inputs that cannot be hashed, or a function
+                mapping each such input to something that can be.
 
         Raises:
             checkpointing.InvalidNameError: ``name`` or ``key`` is not a valid name, or
                 ``name`` is too long together with the pipeline id.
+            TypeError: ``version``, ``cache`` or ``cache_key`` has the wrong type. (An input
+                that cannot be hashed raises ``FingerprintError`` when the stage is entered.)
         """
         if name not in self._stage_names:
             check_id_fits(self.pipeline_id, name)
             self._stage_names.add(name)
         if key is not None:
             validate_name(key, what="stage key")
-        return Stage(self._hooks, name, key=key)
+        spec = FingerprintSpec(inputs=inputs, version=version, cache=cache, cache_key=cache_key)
+        return Stage(self._hooks, name, key=key, spec=spec)
 
     def run_stage(self, name: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` as stage ``name``, skipping it when it can be restored.
@@ -410,17 +448,39 @@ class Pipeline:
     def step(self, name: Callable[P, R], /) -> Callable[P, R]: ...
 
     @overload
-    def step(self, name: str | None = None, /) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+    def step(
+        self,
+        name: str | None = None,
+        /,
+        *,
+        cache: bool = False,
+        version: str | None = None,
+        cache_key: str | Callable[[Any], Any] | None = None,
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
-    def step(self, name: str | Callable[P, R] | None = None, /) -> Any:
+    def step(
+        self,
+        name: str | Callable[P, R] | None = None,
+        /,
+        *,
+        cache: bool = False,
+        version: str | None = None,
+        cache_key: str | Callable[[Any], Any] | None = None,
+    ) -> Any:
         """Decorator: every call of the function runs as a stage (see :meth:`run_stage`).
 
         ``@pipeline.step("extract")`` names the stage; bare ``@pipeline.step`` uses the
         function's name. Coroutine functions become coroutine functions running
         ``async with pipeline.stage(...)``. Each call is one execution of the stage; calls are
         told apart by their order in the run.
+
+        With ``cache=True`` (or ``version``/``cache_key``, as for :meth:`stage`) each call is
+        fingerprinted by the function's code, with its helpers, and its call arguments; a call
+        matching an earlier run's result returns it without calling the function.
         """
-        return _decorators.step_decorator(self, name)
+        return _decorators.step_decorator(
+            self, name, cache=cache, version=version, cache_key=cache_key
+        )
 
 
 def _check_pipeline_name(name: str) -> str:

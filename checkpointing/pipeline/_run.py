@@ -212,8 +212,14 @@ class RunTracker:
             self._record.error = describe_error(error) | {"stage": identity.name}
             self._write(failing=True)
 
-    def stage_completed(self, identity: StageIdentity, checkpoint_ids: tuple[str, ...]) -> None:
-        """Record a completed execution that saved checkpoints."""
+    def stage_completed(
+        self,
+        identity: StageIdentity,
+        checkpoint_ids: tuple[str, ...],
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a completed execution that saved checkpoints (or came from the cache);
+        ``extra`` holds its ``fingerprint`` and ``cached_from`` checkpoint when it has them."""
         with self._lock:
             if self._record is None or self._runs is None:
                 return
@@ -221,6 +227,7 @@ class RunTracker:
                 {"stage": identity.name}
                 | identity.describe()
                 | {"checkpoint_ids": list(checkpoint_ids), "completed_at": now_utc().isoformat()}
+                | (extra or {})
             )
             self._write(failing=False)
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from checkpointing.pipeline._fingerprint import Fingerprint, FingerprintSpec
     from checkpointing.pipeline._run import StageIdentity
 
 __all__ = ["Stage", "StageState"]
@@ -82,6 +83,7 @@ class Stage:
         "_cpu_start",
         "_data",
         "_duration",
+        "_fingerprint",
         "_has_data",
         "_host",
         "_identity",
@@ -90,6 +92,7 @@ class Stage:
         "_reason",
         "_restored_from",
         "_rows",
+        "_spec",
         "_start",
         "_state",
         "_token",
@@ -97,7 +100,14 @@ class Stage:
         "name",
     )
 
-    def __init__(self, host: _StageHost, name: str, *, key: str | None = None) -> None:
+    def __init__(
+        self,
+        host: _StageHost,
+        name: str,
+        *,
+        key: str | None = None,
+        spec: FingerprintSpec | None = None,
+    ) -> None:
         self._host = host
         self.name = name
         """The stage name (validated; it is part of checkpoint ids and event records)."""
@@ -105,6 +115,8 @@ class Stage:
         """The explicit key that tells this execution apart from others of the same name in
         the run (``None``: executions without a key are told apart by their order)."""
         self._identity: StageIdentity | None = None
+        self._spec = spec
+        self._fingerprint: Fingerprint | None = None
         self._state = StageState.PENDING
         self._data: Any = None
         self._has_data = False
@@ -210,11 +222,19 @@ class Stage:
 
     @property
     def restored(self) -> bool:
-        """True when this stage came back from a checkpoint of a resumed run.
+        """True when this stage came back from a checkpoint: of the resumed run, or of an
+        earlier run with the same fingerprint (``cache=True``).
 
         When True, :attr:`data` holds the verified data and the block may skip its work.
         """
         return self._restored_from is not None
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The SHA-256 of this execution's code, inputs, ``version`` and environment, set when
+        the stage is entered; ``None`` for a stage given none of ``inputs``, ``version``,
+        ``cache`` or ``cache_key`` (see docs/caching.md)."""
+        return None if self._fingerprint is None else self._fingerprint.sha256
 
     @property
     def restored_from(self) -> str | None:
@@ -224,8 +244,11 @@ class Stage:
     @property
     def reason(self) -> str:
         """Why the stage was restored or runs: ``"new run"`` in a fresh run; in a resumed run
-        ``"restored from checkpoint <id>"``, ``"no checkpoint"`` or
-        ``"checkpoint <id> failed verification: ..."``."""
+        ``"restored from checkpoint <id>"``, ``"no checkpoint"``,
+        ``"checkpoint <id> failed verification: ..."`` or, when its fingerprint no longer
+        matches, what changed (``"inputs changed: frame 0 schema"``); with ``cache=True``
+        ``"cache hit: ..."`` or ``"cache miss: ..."``; ``"rerun requested (...)"`` for the
+        stages ``rerun_from=``/``rerun=`` name."""
         return self._reason
 
     @property
@@ -335,6 +358,9 @@ class Stage:
 
     def _set_identity(self, identity: StageIdentity) -> None:
         self._identity = identity
+
+    def _set_fingerprint(self, fingerprint: Fingerprint) -> None:
+        self._fingerprint = fingerprint
 
     def _set_restored(self, checkpoint_id: str, data: Any, reason: str) -> None:
         self._restored_from = checkpoint_id

@@ -8,22 +8,18 @@ Atomic write protocol: a temporary file in the same directory, created with
 ``O_CREAT | O_EXCL | O_NOFOLLOW`` and named ``.tmp-<name>-<16 hex>``, is written, flushed and
 fsync'd, renamed over the final name with ``os.replace`` and the directory is fsync'd. A reader
 sees the old file or the new one, never a torn one; a crash leaves at most a temporary file that
-:meth:`LocalStorage.leftovers` finds.
+:meth:`LocalStorage.leftovers` finds. Several files can be committed together
+(:meth:`LocalStorage.commit`): fsync'd at once, renamed in order, one directory fsync.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import mmap
 import os
-import queue
-import threading
 import time
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +29,7 @@ import pyarrow as pa
 from checkpointing._errors import LockTimeoutError
 from checkpointing.storage import _leases
 from checkpointing.storage._names import validate_name
+from checkpointing.storage._writing import HashingWriter, Staged, WrittenFile, fsync_later
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -44,93 +41,6 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 # The journal: appended in place, so a symlink planted at its name must not be followed.
 _APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-_MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-_COALESCE = 1 << 20  # hand chunks of about 1 MiB to the disk and the hashing thread
-_MAX_CHUNKS = 512  # stay below IOV_MAX for os.writev
-
-
-@dataclass(frozen=True)
-class WrittenFile:
-    """What :meth:`LocalStorage.atomic_writer` wrote: final name, size and digests."""
-
-    name: str
-    size: int
-    sha256: str
-    crc32: int
-
-
-class HashingWriter:
-    """A write-only file object that writes to a descriptor and hashes on a second thread.
-
-    pyarrow's Parquet writer calls :meth:`write` with freshly allocated bytes; they are coalesced
-    into ~1 MiB chunks, written with ``os.write`` and handed to a thread that feeds SHA-256 and
-    CRC-32 (both release the GIL), so hashing overlaps encoding.
-    """
-
-    closed = False
-    result: WrittenFile | None = None
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._pending: list[bytes] = []
-        self._pending_size = 0
-        self._size = 0
-        self._sha = hashlib.sha256()
-        self._crc = 0
-        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._hash_loop, name="checkpoint-hash", daemon=True)
-        self._thread.start()
-
-    def _hash_loop(self) -> None:
-        sha, crc, get = self._sha, 0, self._queue.get
-        while (chunk := get()) is not None:
-            sha.update(chunk)
-            crc = zlib.crc32(chunk, crc)
-        self._crc = crc
-
-    def writable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._size
-
-    def write(self, data: Any) -> int:
-        chunk = bytes(data) if not isinstance(data, bytes) else data
-        n = len(chunk)
-        self._size += n
-        self._pending.append(chunk)
-        self._pending_size += n
-        if self._pending_size >= _COALESCE or len(self._pending) >= _MAX_CHUNKS:
-            self._drain()
-        return n
-
-    def _drain(self) -> None:
-        if not self._pending:
-            return
-        chunks, total = self._pending, self._pending_size
-        self._pending, self._pending_size = [], 0
-        written = os.writev(self._fd, chunks)  # no copy into one buffer
-        if written < total:  # a short write: finish the rest the slow way
-            view = memoryview(b"".join(chunks))[written:]
-            while view:
-                view = view[os.write(self._fd, view) :]
-        for chunk in chunks:
-            self._queue.put(chunk)
-
-    def flush(self) -> None:
-        self._drain()
-
-    def finish(self) -> tuple[str, int]:
-        """Write what is pending, stop the hashing thread; return (sha256 hex, crc32)."""
-        self._drain()
-        self._queue.put(None)
-        self._thread.join()
-        return self._sha.hexdigest(), self._crc
-
-    def abort(self) -> None:
-        """Stop the hashing thread without caring for the digests."""
-        self._queue.put(None)
-        self._thread.join()
 
 
 class LocalStorage:
@@ -192,62 +102,112 @@ class LocalStorage:
             self._ensure_dir(final.parent, again=True)
             return os.open(tmp, _OPEN_FLAGS, 0o644), tmp, final
 
-    def _commit(self, fd: int, tmp: Path, final: Path) -> None:
-        os.fsync(fd)
-        os.close(fd)
-        tmp.replace(final)
-        self._fsync_dir(final.parent)
-
     @contextlib.contextmanager
     def atomic_writer(self, name: str) -> Iterator[HashingWriter]:
         """Yield a hashing file object; on a clean exit the file appears atomically as ``name``.
 
-        After the block, the writer's ``result`` describes the file (size, SHA-256, CRC-32). On an
+        After the block, the writer's ``result`` describes the file (size, SHA-256, xxh3_64). On an
         exception the temporary file is removed and nothing appears; an ``OSError`` of the write
         itself (full disk, file size limit) is re-raised naming ``name``'s path.
         """
+        with self.staged_writer(name) as writer:
+            yield writer
+        assert writer.staged is not None
+        self.commit(writer.staged)
+
+    @contextlib.contextmanager
+    def staged_writer(self, name: str) -> Iterator[HashingWriter]:
+        """Like :meth:`atomic_writer`, but the file is left staged: written under its temporary
+        name, neither durable nor visible until :meth:`commit` (the writer's ``staged``)."""
         fd, tmp, final = self._open_temp(name)
         writer = HashingWriter(fd)
         try:
             yield writer
-            sha256, crc32 = writer.finish()
-            self._commit(fd, tmp, final)
+            sha256, xxh3 = writer.finish()
         except BaseException as exc:
             writer.abort()
-            with contextlib.suppress(OSError):
-                os.close(fd)
-            tmp.unlink(missing_ok=True)
+            self.discard(Staged(fd, tmp, final))
             _raise_with_path(exc, final)
             raise
-        writer.result = WrittenFile(name, writer.tell(), sha256, crc32)
+        writer.result = WrittenFile(name, writer.tell(), sha256, xxh3)
+        writer.staged = Staged(fd, tmp, final)
 
-    def write_bytes_atomic(self, name: str, data: bytes, *, durable: bool = True) -> None:
-        """Replace ``name`` by ``data`` atomically and (unless ``durable=False``) durably.
-
-        ``durable=False`` skips the two fsyncs, for many files that can be rebuilt: readers still
-        see the old bytes or the new, but a power cut may leave the old ones (or an empty file).
-        """
+    def stage_bytes(self, name: str, data: bytes) -> Staged:
+        """Write ``data`` to a temporary file for ``name``, to be :meth:`commit`-ted."""
         fd, tmp, final = self._open_temp(name)
+        staged = Staged(fd, tmp, final)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            if durable:
-                self._commit(fd, tmp, final)
-            else:
-                os.close(fd)
-                tmp.replace(final)
         except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-            tmp.unlink(missing_ok=True)
+            self.discard(staged)
             _raise_with_path(exc, final)
+            raise
+        return staged
+
+    def stage_json(self, name: str, obj: Any) -> Staged:
+        """Strict JSON (no NaN) of ``obj`` in a temporary file for ``name`` (see :meth:`commit`)."""
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
+        return self.stage_bytes(name, text.encode("utf-8") + b"\n")
+
+    def commit(self, *staged: Staged) -> None:
+        """Make staged files durable, then visible under their names, in the order given.
+
+        Every file is fsync'd (concurrently, so the filesystem can commit them together), then
+        each is renamed over its name in order and each directory involved is fsync'd once.
+        A reader (or a process after a crash) sees a file complete or not at all, and never a
+        later one without the earlier ones. On an error the temporary files still unrenamed are
+        removed and the error names the file.
+        """
+        try:
+            pending = [fsync_later(s.fd) for s in staged[1:]]
+            os.fsync(staged[0].fd)
+            for wait in pending:
+                wait()
+        except BaseException as exc:
+            self.discard(*staged)
+            _raise_with_path(exc, staged[0].final)
+            raise
+        for s in staged:
+            os.close(s.fd)
+        for i, s in enumerate(staged):
+            try:
+                s.tmp.replace(s.final)
+            except BaseException:
+                for rest in staged[i:]:
+                    rest.tmp.unlink(missing_ok=True)
+                raise
+        for directory in dict.fromkeys(s.final.parent for s in staged):
+            self._fsync_dir(directory)
+
+    def discard(self, *staged: Staged) -> None:
+        """Close and remove staged files that will not be committed."""
+        for s in staged:
+            with contextlib.suppress(OSError):
+                os.close(s.fd)
+            s.tmp.unlink(missing_ok=True)
+
+    def write_bytes_atomic(self, name: str, data: bytes, *, durable: bool = True) -> None:
+        """Replace ``name`` by ``data`` atomically and (unless ``durable=False``) durably.
+
+        ``durable=False`` skips the fsyncs, for files that can be rebuilt: readers still see the
+        old bytes or the new, but a power cut may leave the old ones (or an empty file).
+        """
+        staged = self.stage_bytes(name, data)
+        if durable:
+            self.commit(staged)
+            return
+        os.close(staged.fd)
+        try:
+            staged.tmp.replace(staged.final)
+        except BaseException:
+            staged.tmp.unlink(missing_ok=True)
             raise
 
     def write_json_atomic(self, name: str, obj: Any) -> None:
         """Write ``obj`` as strict JSON (no NaN) to ``name``, atomically and durably."""
-        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
-        self.write_bytes_atomic(name, text.encode("utf-8") + b"\n")
+        self.commit(self.stage_json(name, obj))
 
     def write_json_new(self, name: str, obj: Any) -> bool:
         """Create ``name`` holding ``obj`` as strict JSON, only if it does not exist yet.
@@ -326,16 +286,16 @@ class LocalStorage:
     def map(self, name: str) -> pa.Buffer:
         """The whole file ``name`` as a read-only memory-mapped pyarrow buffer (zero copy).
 
-        The mapping is populated up front where the platform allows (``MAP_POPULATE``): one
-        call maps every cached page, instead of one page fault per 4 KiB while the checksum
-        thread and the decoder walk the same bytes.
+        Not populated up front: the checksum that reads it first walks it in order, and the
+        kernel maps cached pages around each fault (16 at a time on Linux), which measured
+        faster than ``MAP_POPULATE`` for a 51 MB file (2.9 against 4.5 ms, checksum included).
         """
         fd = os.open(self.path(name), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
             size = os.fstat(fd).st_size
             if size == 0:
                 return pa.py_buffer(b"")
-            mapping = mmap.mmap(fd, size, flags=_MAP_FLAGS, prot=mmap.PROT_READ)
+            mapping = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
         finally:
             os.close(fd)
         return pa.py_buffer(mapping)

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
-    from checkpointing.storage._local import HashingWriter, Held
+    from checkpointing.storage._local import Held
+    from checkpointing.storage._writing import HashingWriter, Staged
 
 __all__: list[str] = []
 
@@ -40,6 +41,22 @@ class Storage(Protocol):
     # writing
     def atomic_writer(self, name: str) -> contextlib.AbstractContextManager[HashingWriter]:
         """A file object whose bytes appear as ``name`` atomically when the block ends."""
+        ...
+
+    def staged_writer(self, name: str) -> contextlib.AbstractContextManager[HashingWriter]:
+        """Like :meth:`atomic_writer`, but the file stays staged until :meth:`commit`."""
+        ...
+
+    def stage_json(self, name: str, obj: Any) -> Staged:
+        """Strict JSON of ``obj`` staged for ``name`` (see :meth:`commit`)."""
+        ...
+
+    def commit(self, *staged: Staged) -> None:
+        """Make staged files durable, then visible, in the order given."""
+        ...
+
+    def discard(self, *staged: Staged) -> None:
+        """Drop staged files that will not be committed."""
         ...
 
     def write_bytes_atomic(self, name: str, data: bytes, *, durable: bool = True) -> None:

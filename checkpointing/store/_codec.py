@@ -1,53 +1,117 @@
-"""Conversion of checkpoint data to Arrow/Parquet and back, and of metadata to strict JSON.
+"""Conversion of checkpoint data to an Arrow table (stored as Parquet) and back.
 
-Data: a :class:`pandas.DataFrame` or a :class:`pyarrow.Table`. A DataFrame round-trips exactly
-(values, dtypes, index and its ``freq``, column order); what Parquet cannot hold faithfully is a
-``TypeError`` before anything is written, never a silent change.
-
-Metadata rules (:func:`to_json_value`):
-
-* ``None``, ``bool``, ``int``, ``str`` and finite ``float`` stay as they are; NaN, +inf and -inf
-  become ``null`` (the JSON written is always strict: no ``NaN`` tokens).
-* numpy scalars become the matching Python value; numpy arrays become (nested) lists.
-* ``datetime``, ``date``, ``time`` and ``pandas.Timestamp`` become ISO 8601 strings; ``NaT``
-  becomes ``null``; ``timedelta``/``pandas.Timedelta`` become ISO 8601 durations.
-* ``Decimal``, ``UUID`` and paths become their ``str``; enums become their value.
-* tuples and lists become lists; sets become lists, sorted when their items are orderable and
-  otherwise sorted by their JSON text (so the output never depends on hash order).
-* dict keys must be ``str`` (``int`` and numpy integer keys become their decimal string).
-* anything else (DataFrames, arbitrary objects, cycles) is a ``TypeError`` naming where it is.
+Data is a :class:`pandas.DataFrame` or a :class:`pyarrow.Table`. A DataFrame round-trips exactly:
+values, column order, every dtype (see :mod:`checkpointing.store._dtypes`), the index (its
+class, levels, names and ``freq``), the column labels' dtype and ``attrs``. What cannot come
+back exactly is a ``TypeError`` before anything is written; nothing is rebuilt from a lossy
+description. The Parquet file stays plain: pyarrow's own pandas metadata is kept, and ours goes
+under the schema metadata key ``stagepoint`` (``{"codec": 2, "columns": {name: spec}, ...}``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
 import json
-import math
-import uuid
-from decimal import Decimal
-from pathlib import PurePath
+import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from checkpointing.store._dtypes import (
+    Spec,
+    decode_values,
+    describe,
+    encode_values,
+    restore,
+    same_dtype,
+    target_dtype,
+)
+from checkpointing.store._offsets import apply_freq, describe_freq, rebuild_freq
 
 __all__: list[str] = []
 
-_META_KEY = b"stagepoint"
+META_KEY = b"stagepoint"
+CODEC = 2
+_OWN_KINDS = ("object", "arrow")  # converted from the Arrow column, not by pyarrow's to_pandas
+_INDEX_FIELD = re.compile(r"^__index_level_\d+__$")
+# Dictionary encoding is asked for only where a sample of this many evenly spaced values holds
+# at most _DICTIONARY_SHARE distinct ones: about 80,000 distinct values or fewer in the column.
+# Beyond that Parquet's attempt at a dictionary costs time, then falls back to plain anyway.
+# Tables of up to _SMALL rows keep pyarrow's default (a dictionary for every column): too
+# small for the choice to matter, and the probe would cost more than it saves.
+_SAMPLE = 16_384
+_DICTIONARY_SHARE = 0.9
+_SMALL = 4_096
 
 
-# -- data ------------------------------------------------------------------------------------
+# -- Parquet ---------------------------------------------------------------------------------
+
+
+def write_parquet(table: pa.Table, out: Any, *, compression: str) -> None:
+    """Write ``table`` as Parquet (default options otherwise) to the file object ``out``.
+
+    Dictionary encoding only for the columns where it pays (:func:`dictionary_columns`).
+    """
+    use_dictionary = table.num_rows <= _SMALL or dictionary_columns(table)
+    pq.write_table(table, out, compression=compression, use_dictionary=use_dictionary)
+
+
+def dictionary_columns(table: pa.Table) -> list[str]:
+    """The flat columns of ``table`` worth dictionary-encoding, judged on a cheap sample."""
+    rows = table.num_rows
+    sample = None if rows <= _SAMPLE else np.linspace(0, rows - 1, _SAMPLE).astype(np.int64)
+    chosen = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        kind = field.type
+        if pa.types.is_dictionary(kind):
+            chosen.append(field.name)  # categoricals: their dictionary holds the categories
+        elif not (pa.types.is_nested(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind)):
+            values = column if sample is None else column.take(sample)
+            try:
+                distinct = pc.count_distinct(values).as_py()
+            except pa.ArrowNotImplementedError:  # extension types (period, interval): plain
+                continue
+            if distinct <= _DICTIONARY_SHARE * (len(values) - values.null_count):
+                chosen.append(field.name)
+    return chosen
+
+
+def read_parquet(buffer: pa.Buffer) -> pa.Table:
+    """Read a Parquet file written by :func:`write_parquet` (decode it with :func:`from_table`).
+
+    Object string columns stored with a dictionary are read as one, so each distinct string
+    becomes a Python object once, not once per row. The table holds no reference to
+    ``buffer``'s memory once read, so the caller can release it before converting.
+    """
+    parquet = pq.ParquetFile(pa.BufferReader(buffer))
+    raw = (parquet.schema_arrow.metadata or {}).get(META_KEY)
+    specs = json.loads(raw).get("columns", {}) if raw is not None else {}
+    objects = {name for name, spec in specs.items() if spec.get("kind") == "object"}
+    if objects and parquet.metadata.num_row_groups:
+        group = parquet.metadata.row_group(0)
+        chunks = (group.column(i) for i in range(group.num_columns))
+        encoded = [c.path_in_schema for c in chunks if c.has_dictionary_page]
+        if any(name in objects for name in encoded):
+            parquet = pq.ParquetFile(
+                pa.BufferReader(buffer),
+                metadata=parquet.metadata,
+                read_dictionary=[name for name in encoded if name in objects],
+            )
+    return parquet.read()
+
+
+# -- saving ----------------------------------------------------------------------------------
 
 
 def to_table(data: object) -> tuple[pa.Table, dict[str, str]]:
     """Convert checkpoint data to an Arrow table; also return ``{column: dtype string}``.
 
     Raises:
-        TypeError: ``data`` is neither a DataFrame nor a Table, or holds something Parquet
-            cannot store faithfully (non-string or duplicate column names, object columns that
-            are not all strings).
+        TypeError: ``data`` is neither a DataFrame nor a Table, or holds something that could
+            not come back exactly (the message names the column or index level and says why).
     """
     if isinstance(data, pa.Table):
         return data, {field.name: str(field.type) for field in data.schema}
@@ -56,35 +120,35 @@ def to_table(data: object) -> tuple[pa.Table, dict[str, str]]:
             "checkpoint data must be a pandas.DataFrame or a pyarrow.Table, "
             f"not {type(data).__module__}.{type(data).__qualname__}"
         )
-    _check_columns(data)
-    extra: dict[str, Any] = {}
-    object_columns = [str(c) for c, t in data.dtypes.items() if pd.api.types.is_object_dtype(t)]
-    for name in object_columns:
-        _check_object_values(data[name], f"column {name!r}")
-    for level in range(data.index.nlevels):
-        values = data.index.get_level_values(level)
-        if values.dtype == object:
-            _check_object_values(values, f"index level {level}")
-    if object_columns:
-        extra["object_columns"] = object_columns
-    freq = getattr(data.index, "freq", None)
-    if freq is not None:
-        extra["index_freq"] = freq.freqstr
-    if len(data) and not len(data.columns) and isinstance(data.index, pd.RangeIndex):
+    _check_labels(data)
+    extra: dict[str, Any] = {"codec": CODEC}
+    columns: dict[str, Spec] = {}
+    dtypes: dict[str, str] = {}
+    for name, dtype in data.dtypes.items():
+        spec = describe(lambda name=name: data[name], f"column {name!r}", dtype)
+        if spec is not None:
+            columns[str(name)] = spec
+        dtypes[str(name)] = str(dtype)
+    extra["columns"] = columns
+    extra["labels"] = _describe_labels(data.columns)
+    if not isinstance(data.index, pd.RangeIndex):
+        extra["index"] = _describe_index(data.index)
+    elif len(data) and not len(data.columns):
         # Nothing would be stored: Parquet keeps the row count only through a column.
         extra["range_index_only"] = True
+    if data.attrs:
+        extra["attrs"] = _exact_json(data.attrs, "DataFrame.attrs")
     try:
         table = pa.Table.from_pandas(data)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise TypeError(f"checkpoint data cannot be stored as Parquet: {exc}") from exc
-    if extra:
-        meta = dict(table.schema.metadata or {})
-        meta[_META_KEY] = json.dumps(extra).encode()
-        table = table.replace_schema_metadata(meta)
-    return table, {str(c): str(t) for c, t in data.dtypes.items()}
+    meta = dict(table.schema.metadata or {})
+    meta[META_KEY] = json.dumps(extra, allow_nan=False, separators=(",", ":")).encode()
+    table = table.replace_schema_metadata(meta)
+    return table, dtypes
 
 
-def _check_columns(df: pd.DataFrame) -> None:
+def _check_labels(df: pd.DataFrame) -> None:
     bad = [c for c in df.columns if not isinstance(c, str)]
     if bad:
         raise TypeError(
@@ -94,141 +158,199 @@ def _check_columns(df: pd.DataFrame) -> None:
     if df.columns.has_duplicates:
         dupes = sorted(set(df.columns[df.columns.duplicated()]))
         raise TypeError(f"checkpoint column names must be unique; duplicated: {dupes}")
+    reserved = [c for c in df.columns if _INDEX_FIELD.match(c)]
+    if reserved:
+        raise TypeError(f"column name {reserved[0]!r} is reserved by Parquet for index levels")
+    for what, name in [("the column labels' name", df.columns.name)] + [
+        (f"index level {i}'s name", n) for i, n in enumerate(df.index.names)
+    ]:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{what} must be a string or None, not {name!r}")
 
 
-def _check_object_values(values: pd.Series | pd.Index, where: str) -> None:
-    kind = pd.api.types.infer_dtype(values, skipna=True)
-    if kind not in ("string", "empty"):
+def _describe_labels(labels: pd.Index) -> Spec:
+    if isinstance(labels, pd.RangeIndex):  # only when empty: other labels must be strings
+        return {"range": True}
+    return {"dtype": describe(labels, "the column labels")}
+
+
+def _describe_index(index: pd.Index) -> Spec:
+    levels = [index.get_level_values(i) for i in range(index.nlevels)]
+    spec: Spec = {
+        "multi": isinstance(index, pd.MultiIndex),
+        "levels": [describe(level, f"index level {i}") for i, level in enumerate(levels)],
+    }
+    if isinstance(index, pd.MultiIndex):
+        canonical = pd.MultiIndex.from_arrays(levels)
+        spec["level_values"] = [
+            None
+            if kept.equals(level) and same_dtype(kept.dtype, level.dtype)
+            else encode_values(level, f"the levels of index level {i}")
+            for i, (kept, level) in enumerate(zip(canonical.levels, index.levels, strict=True))
+        ]
+    else:
+        spec["freq"] = describe_freq(index)
+    return spec
+
+
+def _exact_json(value: dict[Any, Any], where: str) -> Any:
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{where} cannot be stored exactly: {exc}") from exc
+    if json.loads(text) != value or _json_types(json.loads(text)) != _json_types(value):
         raise TypeError(
-            f"{where} has dtype object holding {kind} values, which Parquet cannot store "
-            "without changing them; convert it to a typed column first (e.g. .astype('int64') "
-            "or .astype('string'))"
+            f"{where} cannot be stored exactly (only str keys, and str, int, float, bool, "
+            "None, list and dict values survive JSON unchanged)"
         )
+    return value
 
 
-def from_table(table: pa.Table) -> pd.DataFrame:
-    """Convert a table written by :func:`to_table` back to the DataFrame that was saved."""
-    raw = (table.schema.metadata or {}).get(_META_KEY)
-    df: pd.DataFrame = table.to_pandas()
+def _json_types(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_types(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return (type(value), [_json_types(v) for v in value])
+    return type(value)
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+def from_table(table: pa.Table) -> tuple[pd.DataFrame, list[str]]:
+    """Convert a table written by :func:`to_table` back to the DataFrame that was saved.
+
+    Returns:
+        The DataFrame, and the names of the columns that were saved (a Table's own field
+        names, for a Table), to compare with the manifest.
+
+    Raises:
+        ValueError, TypeError, KeyError: The stored description cannot be applied (the file
+            was written by another codec, or by a pandas with a dtype this one lacks).
+    """
+    raw = (table.schema.metadata or {}).get(META_KEY)
     if raw is None:
-        return df
+        return table.to_pandas(), list(table.column_names)
     extra = json.loads(raw)
+    df = _decode_frame(table, extra) if extra.get("codec") == CODEC else _from_legacy(table, extra)
+    return df, [str(c) for c in df.columns]
+
+
+def _decode_frame(table: pa.Table, extra: dict[str, Any]) -> pd.DataFrame:
+    specs: dict[str, Spec] = extra["columns"]
+    own = [name for name, spec in specs.items() if spec["kind"] in _OWN_KINDS]
+    df = _to_pandas(table, own)
+    for name, spec in specs.items():
+        if name not in own:
+            restored = restore(df[name], spec, None)
+            if restored is not None:
+                df[name] = restored
+    if own:
+        index_fields = _index_fields(table)
+        names = [n for n in table.column_names if n not in index_fields]
+        for position, name in enumerate(names):
+            if name in own:
+                values = restore(None, specs[name], table.column(name))
+                df.insert(position, name, pd.Series(values, index=df.index, dtype=values.dtype))
+    if extra.get("range_index_only"):
+        df = pd.DataFrame(index=_range_index(table), columns=df.columns)
+    if "index" in extra:
+        df.index = _restore_index(df.index, extra["index"], table)
+    df.columns = _restore_labels(df.columns, extra["labels"])
+    df.attrs = extra.get("attrs", {})
+    return df
+
+
+def _index_fields(table: pa.Table) -> list[str]:
+    meta = table.schema.pandas_metadata or {}
+    return [d for d in meta.get("index_columns", []) if isinstance(d, str)]
+
+
+def _to_pandas(table: pa.Table, own: list[str]) -> pd.DataFrame:
+    """pyarrow's conversion, skipping the columns in ``own`` (and their pandas metadata)."""
+    if own:
+        meta = dict(table.schema.metadata)
+        pandas_meta = json.loads(meta[b"pandas"])
+        pandas_meta["columns"] = [
+            c for c in pandas_meta["columns"] if c.get("field_name", c["name"]) not in own
+        ]
+        meta[b"pandas"] = json.dumps(pandas_meta).encode()
+        table = table.drop_columns(own).replace_schema_metadata(meta)
+        if not table.num_columns:  # only a RangeIndex is left, and no row count with it
+            return pd.DataFrame(index=_range_index(table))
+    df: pd.DataFrame = table.to_pandas()
+    return df
+
+
+def _range_index(table: pa.Table) -> pd.RangeIndex:
+    (spec,) = table.schema.pandas_metadata["index_columns"]  # pandas' own record of it
+    return pd.RangeIndex(spec["start"], spec["stop"], spec["step"], name=spec["name"])
+
+
+def _restore_index(index: pd.Index, spec: Spec, table: pa.Table) -> pd.Index:
+    fields = _index_fields(table)
+    levels = [index.get_level_values(i) for i in range(index.nlevels)]
+    names = list(index.names)
+    for i, level_spec in enumerate(spec["levels"]):
+        if level_spec is None:
+            continue
+        raw = table.column(fields[i]) if level_spec["kind"] in _OWN_KINDS else None
+        values = restore(levels[i], level_spec, raw)
+        if values is not None:
+            levels[i] = pd.Index(values, dtype=values.dtype, name=names[i])
+    if not spec["multi"]:
+        result = levels[0] if isinstance(levels[0], pd.Index) else pd.Index(levels[0])
+        if spec.get("freq") is not None:
+            with_freq = apply_freq(result, rebuild_freq(spec["freq"]))
+            if with_freq is None:
+                raise ValueError("the stored index does not match its stored freq")
+            result = with_freq
+        return result
+    multi = pd.MultiIndex.from_arrays(levels, names=names)
+    if any(v is not None for v in spec["level_values"]):
+        multi = _with_levels(multi, spec["level_values"])
+    return multi
+
+
+def _with_levels(multi: pd.MultiIndex, stored: list[Any]) -> pd.MultiIndex:
+    levels: list[Any] = list(multi.levels)
+    codes: list[Any] = list(multi.codes)
+    for i, encoded in enumerate(stored):
+        if encoded is None:
+            continue
+        level = decode_values(encoded, levels[i].dtype)
+        values = multi.get_level_values(i)
+        new_codes = level.get_indexer(values)
+        if int((new_codes == -1).sum()) != int(np.sum(values.isna())):
+            raise ValueError(f"index level {i} holds values missing from its stored levels")
+        levels[i], codes[i] = level, new_codes
+    return pd.MultiIndex(levels=levels, codes=codes, names=multi.names, verify_integrity=False)
+
+
+def _restore_labels(labels: pd.Index, spec: Spec) -> pd.Index:
+    if spec.get("range"):
+        return pd.RangeIndex(0, name=labels.name)
+    if spec["dtype"] is None:
+        return labels
+    target = target_dtype(spec["dtype"])
+    if same_dtype(labels.dtype, target):
+        return labels
+    restored: pd.Index = pd.Index(np.asarray(labels, dtype=object), dtype=target, name=labels.name)
+    return restored
+
+
+def _from_legacy(table: pa.Table, extra: dict[str, Any]) -> pd.DataFrame:
+    """Files of the first codec: object columns, range-only frames, the freq as a short name."""
+    df: pd.DataFrame = table.to_pandas()
     for name in extra.get("object_columns", ()):
         if df[name].dtype != object:
             df[name] = df[name].astype(object)
     if extra.get("range_index_only"):
-        (spec,) = table.schema.pandas_metadata["index_columns"]  # pandas' own record of it
-        index = pd.RangeIndex(spec["start"], spec["stop"], spec["step"], name=spec["name"])
-        df = pd.DataFrame(index=index, columns=df.columns)
+        df = pd.DataFrame(index=_range_index(table), columns=df.columns)
     freqstr = extra.get("index_freq")
-    if freqstr is not None and len(df.index):
-        df.index = _with_freq(df.index, freqstr)
+    if freqstr is not None:
+        with_freq = apply_freq(df.index, pd.tseries.frequencies.to_offset(freqstr))
+        if with_freq is None:
+            raise ValueError(f"the stored index does not match its stored freq {freqstr!r}")
+        df.index = with_freq
     return df
-
-
-def _with_freq(index: pd.Index, freqstr: str) -> pd.Index:
-    # The values were verified against the stored checksum and carried this freq when saved, so
-    # regenerating them from the first value is exact and far cheaper than re-validating.
-    if isinstance(index, pd.DatetimeIndex):
-        return pd.date_range(
-            start=index[0], periods=len(index), freq=freqstr, name=index.name, unit=index.unit
-        )
-    if isinstance(index, pd.TimedeltaIndex):
-        return pd.timedelta_range(
-            start=index[0], periods=len(index), freq=freqstr, name=index.name, unit=index.unit
-        )
-    return index
-
-
-# -- metadata --------------------------------------------------------------------------------
-
-
-def to_json_value(obj: object, *, where: str = "metadata") -> Any:
-    """Convert ``obj`` to a JSON-compatible value by the rules in the module docstring.
-
-    Raises:
-        TypeError: Some value has no sane JSON form; the message names its path.
-    """
-    return _convert(obj, where, set())
-
-
-def _iso_duration(delta: dt.timedelta) -> str:
-    """``pd.Timedelta.isoformat``'s form (``P1DT2H3M4.000005S``, ``P-1DT23H59M59S``)."""
-    hours, rest = divmod(delta.seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    fraction = f".{delta.microseconds:06d}" if delta.microseconds else ""
-    return f"P{delta.days}DT{hours}H{minutes}M{seconds}{fraction}S"
-
-
-def _convert(obj: object, where: str, seen: set[int]) -> Any:  # noqa: PLR0911, PLR0912
-    if obj is None or isinstance(obj, bool | str):
-        return obj
-    if isinstance(obj, int):
-        return int(obj)
-    if isinstance(obj, float):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.generic):
-        if isinstance(obj, np.datetime64 | np.timedelta64):
-            try:
-                value = pd.Timestamp(obj) if isinstance(obj, np.datetime64) else pd.Timedelta(obj)
-            except (OverflowError, ValueError) as exc:
-                raise TypeError(f"{where} is {obj!r}, out of pandas' range: {exc}") from exc
-            return _convert(value, where, seen)
-        return _convert(obj.item(), where, seen)
-    if obj is pd.NaT:
-        return None
-    if isinstance(obj, dt.datetime | dt.date | dt.time):
-        return obj.isoformat()
-    if isinstance(obj, dt.timedelta):
-        try:
-            return pd.Timedelta(obj).isoformat()
-        except (OverflowError, ValueError):  # beyond pandas' ~292 years: same form by hand
-            return _iso_duration(obj)
-    if isinstance(obj, Decimal | uuid.UUID | PurePath):
-        return str(obj)
-    if isinstance(obj, enum.Enum):
-        return _convert(obj.value, where, seen)
-    if isinstance(obj, dict | list | tuple | set | frozenset | np.ndarray):
-        if id(obj) in seen:
-            raise TypeError(f"{where} refers to itself; metadata must be a tree")
-        seen = seen | {id(obj)}
-        if isinstance(obj, np.ndarray):
-            if obj.dtype == object:
-                return [_convert(v, f"{where}[{i}]", seen) for i, v in enumerate(obj.tolist())]
-            return _convert(obj.tolist(), where, seen)
-        if isinstance(obj, dict):
-            return {_key(k, where): _convert(v, f"{where}[{k!r}]", seen) for k, v in obj.items()}
-        items = [_convert(v, f"{where}[{i}]", seen) for i, v in enumerate(obj)]
-        if isinstance(obj, set | frozenset):
-            try:
-                items.sort()
-            except TypeError:
-                items.sort(key=lambda v: json.dumps(v, sort_keys=True))
-        return items
-    raise TypeError(
-        f"{where} is a {type(obj).__module__}.{type(obj).__qualname__}, which has no JSON form; "
-        "use numbers, strings, dates, lists or dicts of them"
-    )
-
-
-def _key(key: object, where: str) -> str:
-    if isinstance(key, str):
-        return key
-    if isinstance(key, int | np.integer) and not isinstance(key, bool):
-        return str(int(key))
-    raise TypeError(f"{where} has a key {key!r} of type {type(key).__name__}; keys must be str")
-
-
-def metadata_to_json(metadata: object) -> dict[str, Any]:
-    """Convert the caller's metadata mapping (``None`` → ``{}``) to a JSON-safe dict.
-
-    Raises:
-        TypeError: ``metadata`` is not a dict, or holds a value with no JSON form.
-    """
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise TypeError(f"metadata must be a dict, not {type(metadata).__name__}")
-    converted: dict[str, Any] = to_json_value(metadata)
-    json.dumps(converted, allow_nan=False)
-    return converted

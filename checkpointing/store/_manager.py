@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
-import threading
 import time
-import zlib
 from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from checkpointing._errors import CheckpointNotFoundError, IntegrityError
+from checkpointing._errors import (
+    CheckpointNotFoundError,
+    IntegrityError,
+)
 from checkpointing.storage._local import LocalStorage
 from checkpointing.storage._names import validate_name
 from checkpointing.store._catalog import Catalog
-from checkpointing.store._codec import from_table, metadata_to_json, to_table
+from checkpointing.store._codec import to_table, write_parquet
 from checkpointing.store._ids import new_checkpoint_id
+from checkpointing.store._jsonvalues import metadata_to_json
 from checkpointing.store._manifest import (
     DATA_SUFFIX,
     MANIFEST_SUFFIX,
@@ -26,10 +26,10 @@ from checkpointing.store._manifest import (
     check_manifest,
 )
 from checkpointing.store._shards import entry_from_manifest
+from checkpointing.store._verify import decode_verified, read_verified
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterator
     from pathlib import Path
 
     import pandas as pd
@@ -38,9 +38,7 @@ __all__ = ["CheckpointManager"]
 
 logger = logging.getLogger(__name__)
 
-_THREADED_CHECK_BYTES = 1 << 20
 _CODECS = ("snappy", "zstd", "gzip", "brotli", "lz4", "none")
-_DECODE_ERRORS = (pa.ArrowException, OSError, ValueError, KeyError, TypeError)
 
 
 class CheckpointManager(Catalog):
@@ -97,6 +95,8 @@ class CheckpointManager(Catalog):
         stage: str,
         data: pd.DataFrame | pa.Table,
         metadata: dict[str, Any] | None = None,
+        *,
+        fingerprint: dict[str, Any] | None = None,
     ) -> str:
         """Save ``data`` durably as a new checkpoint and return its id.
 
@@ -109,6 +109,8 @@ class CheckpointManager(Catalog):
             data: A DataFrame (round-trips exactly) or a pyarrow Table.
             metadata: JSON-convertible dict stored in the manifest (conversion rules in
                 docs/checkpointing.md).
+            fingerprint: The stage fingerprint the data was computed under, stored as the
+                manifest's ``fingerprint`` field (strict JSON; see docs/caching.md).
 
         Returns:
             ``{pipeline_id}_{stage}_{YYYYmmddTHHMMSSffffffZ}_{8 hex}``, unique across processes.
@@ -124,12 +126,14 @@ class CheckpointManager(Catalog):
         checkpoint_id, when = new_checkpoint_id(pipeline_id, stage)
         table, columns = to_table(data)
         meta = metadata_to_json(metadata)
+        if fingerprint is not None:
+            fingerprint = metadata_to_json(fingerprint)
         started = time.perf_counter()
         data_file = checkpoint_id + DATA_SUFFIX
-        with self._storage.atomic_writer(data_file) as out:
-            pq.write_table(table, cast("Any", out), compression=cast("Any", self._compression))
-        written = out.result
-        assert written is not None
+        with self._storage.staged_writer(data_file) as out:
+            write_parquet(table, out, compression=self._compression)
+        written, data_staged = out.result, out.staged
+        assert written is not None and data_staged is not None
         manifest = build_manifest(
             checkpoint_id=checkpoint_id,
             pipeline_id=pipeline_id,
@@ -138,14 +142,22 @@ class CheckpointManager(Catalog):
             data_file=data_file,
             sha256=written.sha256,
             size=written.size,
-            crc32=written.crc32,
+            xxh3=written.xxh3,
             compression=self._compression,
-            rows=table.num_rows,
+            rows=len(data),  # a DataFrame with no columns still has rows
             columns=columns,
             metadata=meta,
+            fingerprint=fingerprint,
         )
         try:
-            self._storage.write_json_atomic(checkpoint_id + MANIFEST_SUFFIX, manifest)
+            manifest_staged = self._storage.stage_json(checkpoint_id + MANIFEST_SUFFIX, manifest)
+        except BaseException:
+            self._storage.discard(data_staged)
+            raise
+        try:
+            # Both files fsync'd at once, the data renamed before the manifest, one directory
+            # fsync: the manifest never becomes visible before its data file.
+            self._storage.commit(data_staged, manifest_staged)
             self._index(manifest)
         except BaseException:
             # A save that raises (lock timeout, full disk) leaves no checkpoint to appear later.
@@ -185,38 +197,25 @@ class CheckpointManager(Catalog):
         return check_manifest(state, checkpoint_id, self._storage.path(name))
 
     def load_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
-        """Load a checkpoint, verifying its size and whole-file checksum on the way.
+        """Load a checkpoint, verifying its size and whole-file checksum before decoding it.
 
         Returns:
             ``{"data": DataFrame, "state": manifest dict}``.
 
         Raises:
             CheckpointNotFoundError: No such checkpoint.
-            IntegrityError: The data file is missing, truncated, altered or unreadable; wrong
-                data is never returned.
+            IntegrityError: The data file is missing, truncated or altered, or does not hold
+                the rows and columns its manifest lists; wrong data is never returned.
+            CheckpointDecodeError: The file is intact but cannot be decoded (written by a
+                newer version, or needing a dtype this pandas lacks).
         """
         state = self.get_state(checkpoint_id)
-        with self._reading(checkpoint_id, state) as buffer:
-            crc: list[int] = []
-            checker = threading.Thread(target=lambda: crc.append(zlib.crc32(memoryview(buffer))))
-            # Big files: checksum on a thread while pyarrow decodes the same mapped bytes.
-            threaded = buffer.size >= _THREADED_CHECK_BYTES
-            if threaded:
-                checker.start()
-            else:
-                checker.run()
-            try:
-                table = pq.read_table(pa.BufferReader(buffer))
-                data = from_table(table)
-            finally:
-                if threaded:
-                    checker.join()
-            if crc[0] != state.get("data_crc32"):
-                raise IntegrityError(checkpoint_id, self._data_path(state), "checksum mismatch")
-        return {"data": data, "state": state}
+        table = read_verified(self._storage, checkpoint_id, state, full=False)
+        return {"data": decode_verified(self._storage, checkpoint_id, state, table), "state": state}
 
     def verify_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
-        """Check a checkpoint in full: SHA-256 of the data file, checksum, size and decoding.
+        """Check a checkpoint in full: size, SHA-256 and checksum of the data file, then decode
+        it and compare its rows and columns with the manifest.
 
         Returns:
             The state (manifest) of the checkpoint.
@@ -224,43 +223,12 @@ class CheckpointManager(Catalog):
         Raises:
             CheckpointNotFoundError: No such checkpoint.
             IntegrityError: Anything does not match or cannot be read.
+            CheckpointDecodeError: The file is intact but cannot be decoded.
         """
         state = self.get_state(checkpoint_id)
-        with self._reading(checkpoint_id, state) as buffer:
-            view = memoryview(buffer)
-            if hashlib.sha256(view).hexdigest() != state.get("data_hash"):
-                raise IntegrityError(checkpoint_id, self._data_path(state), "SHA-256 mismatch")
-            if zlib.crc32(view) != state.get("data_crc32"):
-                raise IntegrityError(checkpoint_id, self._data_path(state), "checksum mismatch")
-            from_table(pq.read_table(pa.BufferReader(buffer)))
+        table = read_verified(self._storage, checkpoint_id, state, full=True)
+        decode_verified(self._storage, checkpoint_id, state, table)
         return state
-
-    def _data_path(self, state: dict[str, Any]) -> Path:
-        return self._storage.path(str(state.get("data_file")))
-
-    @contextlib.contextmanager
-    def _reading(self, checkpoint_id: str, state: dict[str, Any]) -> Iterator[pa.Buffer]:
-        """Map the data file; translate every read/decode failure into IntegrityError."""
-        data_file = state.get("data_file")
-        if data_file != checkpoint_id + DATA_SUFFIX:
-            raise IntegrityError(checkpoint_id, str(data_file), "manifest names another data file")
-        path = self._storage.path(data_file)
-        try:
-            buffer = self._storage.map(data_file)
-        except FileNotFoundError:
-            raise IntegrityError(checkpoint_id, path, "data file is missing") from None
-        if buffer.size != state.get("data_size"):
-            raise IntegrityError(
-                checkpoint_id,
-                path,
-                f"size is {buffer.size} bytes, the manifest says {state.get('data_size')}",
-            )
-        try:
-            yield buffer
-        except _DECODE_ERRORS as exc:
-            if isinstance(exc, IntegrityError):
-                raise
-            raise IntegrityError(checkpoint_id, path, f"unreadable Parquet: {exc}") from exc
 
     def _index(self, manifest: dict[str, Any]) -> None:
         """Add a written manifest to the registry, unless it was deleted meanwhile."""

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
-FORMAT_VERSION = 1
+# 2: the per-load checksum is data_xxh3 (xxh3_64, 16 hex digits); version 1 manifests carry
+# data_crc32 (zlib CRC-32) instead and keep loading.
+FORMAT_VERSION = 2
 DATA_SUFFIX = ".parquet"
 MANIFEST_SUFFIX = ".json"
 _HOST = socket.gethostname()
@@ -31,9 +33,10 @@ _FIELD_TYPES: dict[str, type] = {
     "data_file": str,
     "data_hash": str,
     "data_size": int,
-    "data_crc32": int,
     "rows": int,
 }
+# The whole-file checksum every load checks: one of these, newest first.
+CHECKSUM_FIELDS: dict[str, type] = {"data_xxh3": str, "data_crc32": int}
 
 
 def build_manifest(
@@ -45,14 +48,19 @@ def build_manifest(
     data_file: str,
     sha256: str,
     size: int,
-    crc32: int,
+    xxh3: str,
     compression: str,
     rows: int,
     columns: Any,
     metadata: dict[str, Any],
+    fingerprint: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest of a checkpoint whose data file has just been written."""
-    return {
+    """The manifest of a checkpoint whose data file has just been written.
+
+    ``fingerprint`` (``{"sha256", "document"}``, from the pipeline's stage fingerprint) is
+    stored as the top-level ``fingerprint`` field when given.
+    """
+    manifest = {
         "format_version": FORMAT_VERSION,
         "checkpoint_id": checkpoint_id,
         "pipeline_id": pipeline_id,
@@ -61,7 +69,7 @@ def build_manifest(
         "data_file": data_file,
         "data_hash": sha256,
         "data_size": size,
-        "data_crc32": crc32,
+        "data_xxh3": xxh3,
         "compression": compression,
         "rows": rows,
         "columns": columns,
@@ -69,6 +77,9 @@ def build_manifest(
         "host": _HOST,
         "pid": os.getpid(),
     }
+    if fingerprint is not None:
+        manifest["fingerprint"] = fingerprint
+    return manifest
 
 
 def check_manifest(state: object, checkpoint_id: str, path: Path) -> dict[str, Any]:
@@ -79,7 +90,8 @@ def check_manifest(state: object, checkpoint_id: str, path: Path) -> dict[str, A
     """
     if not isinstance(state, dict) or state.get("checkpoint_id") != checkpoint_id:
         raise IntegrityError(checkpoint_id, path, "manifest does not describe this id")
-    for key, kind in _FIELD_TYPES.items():
+    checksum = next((key for key in CHECKSUM_FIELDS if key in state), "data_xxh3")
+    for key, kind in (*_FIELD_TYPES.items(), (checksum, CHECKSUM_FIELDS[checksum])):
         value = state.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise IntegrityError(

@@ -7,6 +7,7 @@ import pickle
 import pytest
 
 from checkpointing import (
+    CheckpointDecodeError,
     CheckpointError,
     CheckpointNotFoundError,
     IntegrityError,
@@ -16,6 +17,7 @@ from checkpointing import (
 
 ERRORS = [
     (IntegrityError("etl_x_1", "/d/etl_x_1.parquet", "checksum mismatch"), ValueError),
+    (CheckpointDecodeError("etl_x_1", "/d/etl_x_1.parquet", "unknown dtype"), ValueError),
     (CheckpointNotFoundError("etl_x_1"), KeyError),
     (InvalidNameError("a/b", "pipeline_id must not contain a path separator"), ValueError),
     (LockTimeoutError("/d/checkpoint_metadata.json.lock", 1.5), TimeoutError),

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
+import xxhash
 
 from checkpointing import (
     CheckpointManager,
@@ -65,7 +69,9 @@ def test_manifest_fields(manager):
     assert state["columns"] == {"price": "float64", "volume": "int64"}
     assert state["rows"] == 10
     assert state["pid"] == os.getpid()
-    for key in ("format_version", "pipeline_id", "stage", "data_crc32", "compression", "host"):
+    assert state["data_xxh3"] == xxhash.xxh3_64_hexdigest(data_file.read_bytes())
+    assert "data_crc32" not in state
+    for key in ("format_version", "pipeline_id", "stage", "compression", "host"):
         assert key in state
 
 
@@ -258,3 +264,49 @@ def test_save_logs_through_the_module_logger(manager, caplog):
         checkpoint_id = manager.save_checkpoint("etl", "s", frame(5))
     assert any(checkpoint_id in r.getMessage() for r in caplog.records)
     assert all(r.name.startswith("checkpointing.") for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("rows", 9, "data has 10 rows, the manifest says 9"),
+        ("columns", {"price": "float64"}, "data has columns"),
+        ("columns", {"volume": "int64", "price": "float64"}, "data has columns"),
+    ],
+    ids=["rows", "a column missing", "columns reordered"],
+)
+def test_verify_compares_the_manifest_rows_and_columns_with_the_data(manager, field, value, reason):
+    """Regression: verify passed a manifest whose rows/columns did not describe its data."""
+    checkpoint_id = manager.save_checkpoint("etl", "s", frame(10))
+    path = manager.checkpoint_dir / f"{checkpoint_id}.json"
+    state = json.loads(path.read_text())
+    state[field] = value
+    path.write_text(json.dumps(state))
+    for check in (manager.verify_checkpoint, manager.load_checkpoint):
+        with pytest.raises(IntegrityError, match=reason):
+            check(checkpoint_id)
+    result = subprocess.run(
+        [sys.executable, "-m", "checkpointing", "--dir", str(manager.checkpoint_dir), "verify"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"BAD  {checkpoint_id}" in result.stdout and reason in result.stdout
+
+
+def test_a_manifest_of_the_first_format_with_a_crc32_still_loads_and_verifies(manager):
+    """Manifests written before data_xxh3 carry data_crc32; they load, verify, and catch damage."""
+    checkpoint_id = manager.save_checkpoint("etl", "s", frame(100))
+    data_file = manager.checkpoint_dir / f"{checkpoint_id}.parquet"
+    path = manager.checkpoint_dir / f"{checkpoint_id}.json"
+    state = json.loads(path.read_text())
+    del state["data_xxh3"]
+    state.update(format_version=1, data_crc32=zlib.crc32(data_file.read_bytes()))
+    path.write_text(json.dumps(state))
+    pd.testing.assert_frame_equal(manager.load_checkpoint(checkpoint_id)["data"], frame(100))
+    manager.verify_checkpoint(checkpoint_id)
+    state["data_crc32"] += 1
+    path.write_text(json.dumps(state))
+    with pytest.raises(IntegrityError, match="checksum"):
+        manager.load_checkpoint(checkpoint_id)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zlib
+import signal
+import time
+import warnings
 
 import pytest
+import xxhash
 
 from checkpointing import InvalidNameError
 from checkpointing.storage import LocalStorage, Storage
@@ -17,8 +20,13 @@ def storage(tmp_path):
     return LocalStorage(tmp_path / "root")
 
 
-def test_atomic_writer_hashes_what_it_writes(storage):
-    payload = [os.urandom(n) for n in (10, 3 << 20, 7, 1 << 20)]
+@pytest.mark.parametrize(
+    "sizes",
+    [(10, 3 << 20, 7, 1 << 20), (10, 20_000, 7), (1,) * 600, ()],
+    ids=["large (hashed on a thread)", "small (hashed inline)", "many tiny writes", "empty"],
+)
+def test_atomic_writer_hashes_what_it_writes(storage, sizes):
+    payload = [os.urandom(n) for n in sizes]
     with storage.atomic_writer("x.bin") as out:
         for chunk in payload:
             out.write(chunk)
@@ -26,7 +34,7 @@ def test_atomic_writer_hashes_what_it_writes(storage):
     assert storage.read_bytes("x.bin") == data
     assert out.result is not None
     assert out.result.sha256 == hashlib.sha256(data).hexdigest()
-    assert out.result.crc32 == zlib.crc32(data)
+    assert out.result.xxh3 == xxhash.xxh3_64_hexdigest(data)
     assert out.result.size == len(data)
     assert storage.names() == ["x.bin"]
 
@@ -120,3 +128,43 @@ def test_create_if_absent_never_replaces(tmp_path):
     assert storage.write_json_new("a.json", [1]) is True
     assert storage.write_json_new("a.json", [2]) is False
     assert storage.read_json("a.json") == [1]
+
+
+def test_commit_makes_staged_files_visible_together_and_in_order(storage):
+    data = storage.stage_bytes("a.parquet", b"data")
+    manifest = storage.stage_json("a.json", {"k": 1})
+    assert all(name.startswith(".tmp-") for name in storage.names())  # nothing visible yet
+    storage.commit(data, manifest)
+    assert storage.read_bytes("a.parquet") == b"data"
+    assert storage.read_json("a.json") == {"k": 1}
+    assert sorted(storage.names()) == ["a.json", "a.parquet"]  # no temporary file left
+
+
+def test_a_discarded_stage_leaves_nothing(storage):
+    storage.discard(storage.stage_bytes("a.parquet", b"data"))
+    assert storage.names() == []
+
+
+def test_a_forked_child_commits_without_its_parents_fsync_thread(storage):
+    """The fsync worker thread does not survive fork(); the child must start its own."""
+    storage.commit(storage.stage_bytes("parent.a", b"1"), storage.stage_bytes("parent.b", b"2"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with a thread alive
+        pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the commit completes
+        try:
+            staged = [storage.stage_bytes(name, b"1") for name in ("child.a", "child.b")]
+            storage.commit(*staged)
+        finally:
+            os._exit(0 if storage.exists("child.b") else 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung waiting for its parent's fsync thread")
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -181,3 +181,15 @@ def sys_exc_info():
     import sys
 
     return sys.exc_info()
+
+
+def test_an_attribute_set_before_the_standard_ones_is_still_an_extra_field() -> None:
+    class EarlyRecord(logging.LogRecord):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self.tenant = "acme"  # set before LogRecord.__init__ sets the standard ones
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    record = EarlyRecord("app", logging.INFO, __file__, 1, "hello", (), None)
+    record.__dict__["late"] = 1
+    data = _strict(JsonFormatter().format(record))
+    assert (data["tenant"], data["late"]) == ("acme", 1)

@@ -219,6 +219,29 @@ def test_a_fragment_left_by_a_killed_writer_never_swallows_a_record(tmp_path: Pa
     assert parsed == ["whole", "after", "next"]
 
 
+@pytest.mark.parametrize(
+    "cls", [ProcessSafeRotatingFileHandler, ProcessSafeTimedRotatingFileHandler]
+)
+def test_a_fragment_after_our_own_last_line_is_noticed(tmp_path: Path, cls) -> None:
+    # The check is skipped when a line starts where our previous one ended; not otherwise.
+    path = tmp_path / "app.log"
+    log = _logger(f"frag_after_{cls.__name__}", cls(path))
+    log.info("first")
+    with path.open("ab") as other:
+        other.write(b'{"message": "killed mid-wri')
+    log.info("second")
+    log.info("third")
+    lines = path.read_bytes().split(b"\n")
+    assert lines[-1] == b""
+    parsed = []
+    for line in lines[:-1]:
+        try:
+            parsed.append(json.loads(line)["message"])
+        except ValueError:
+            assert line.startswith(b'{"message": "killed mid-wri')
+    assert parsed == ["first", "second", "third"]
+
+
 def test_timed_rotation_names_files_by_period(tmp_path: Path) -> None:
     path = tmp_path / "t.log"
     handler = ProcessSafeTimedRotatingFileHandler(path, when="S", utc=True, backupCount=2)
@@ -253,28 +276,30 @@ def test_an_existing_dated_file_is_never_overwritten(tmp_path: Path) -> None:
     (tmp_path / f"events.log.{suffix}").write_text('{"message": "rotated earlier"}\n')
     path.write_text('{"message": "late"}\n')
     os.utime(path, (yesterday, yesterday))
-    _logger("no_overwrite", ProcessSafeTimedRotatingFileHandler(path)).info("today")
+    handler = ProcessSafeTimedRotatingFileHandler(path, when="midnight")
+    _logger("no_overwrite", handler).info("today")
     assert _messages([tmp_path / f"events.log.{suffix}"]) == ["rotated earlier"]
     assert _messages([path]) == ["late", "today"]
 
 
 @pytest.mark.parametrize(
-    ("when", "interval", "t", "expected_start"),
+    ("when", "interval", "t", "expected"),
     [
-        ("S", 10, 1_000_005.5, 1_000_000.0),
-        ("M", 1, 3_600 * 5 + 61, 3_600 * 5 + 60),
-        ("H", 2, 3_600 * 5 + 61, 3_600 * 4),
-        ("D", 1, 86_400 * 3 + 5, 86_400 * 3),
-        ("W0", 1, 86_400 * 6 + 5, 86_400 * 4),  # 1970-01-05 was a Monday
+        ("S", 10, 1_000_005.5, 1_000_010.0),
+        ("M", 1, 3_600 * 5 + 61, 3_600 * 5 + 120),
+        ("H", 2, 3_600 * 5 + 61, 3_600 * 6),
+        ("D", 1, 86_400 * 3 + 5, 86_400 * 4),
+        ("midnight", 2, 86_400 * 3 + 5, 86_400 * 5),
+        ("W0", 1, 86_400 * 6 + 5, 86_400 * 12),  # the Monday 1970-01-12 ends then
     ],
 )
-def test_periods_are_aligned_to_the_clock(
-    tmp_path: Path, when, interval, t, expected_start
+def test_boundaries_are_aligned_to_the_clock_and_calendar(
+    tmp_path: Path, when, interval, t, expected
 ) -> None:
     handler = ProcessSafeTimedRotatingFileHandler(
         tmp_path / "p.log", when=when, interval=interval, utc=True, delay=True
     )
-    assert handler.period_start(t) == expected_start
+    assert handler.computeRollover(t) == expected
 
 
 @pytest.mark.parametrize(

@@ -251,3 +251,33 @@ def test_processes_sharing_a_log_directory_lose_nothing(tmp_path: Path) -> None:
     records = [r for f in log_dir.glob("pipeline.log*") for r in _lines(f)]
     assert len(records) == 2 * workers * count
     assert sum(r["logger"] == "user.code" for r in records) == workers * count
+
+
+def test_an_error_is_formatted_once_for_pipeline_log_and_errors_log(
+    pipeline_logger: PipelineLogger,
+) -> None:
+    try:
+        raise ValueError("bad rows")
+    except ValueError as exc:
+        pipeline_logger.log_stage_error("run1", "transform", exc)
+    pipeline_line = (pipeline_logger.log_dir / "pipeline.log").read_bytes()
+    assert pipeline_line == (pipeline_logger.log_dir / "errors" / "errors.log").read_bytes()
+
+
+def test_a_record_changed_between_the_two_files_is_formatted_again(
+    pipeline_logger: PipelineLogger,
+) -> None:
+    class Tag(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.tagged = True
+            return True
+
+    (errors,) = [h for h in logging.getLogger().handlers if (h.get_name() or "").startswith(
+        "logging_ext.errors:")]  # fmt: skip
+    errors.addFilter(Tag())
+    with log_context(pipeline_id="run1"):
+        logging.getLogger("user").error("failed")
+    (in_pipeline,) = _lines(pipeline_logger.log_dir / "pipeline.log")
+    (in_errors,) = _lines(pipeline_logger.log_dir / "errors" / "errors.log")
+    assert "tagged" not in in_pipeline
+    assert in_errors["tagged"] is True

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import gc
 import json
 import os
+import random
 import time
 from pathlib import Path
 
@@ -184,3 +187,85 @@ def test_summary_cli_chooses_the_attempt_and_accepts_a_prefix(tmp_path: Path, ca
     out = capsys.readouterr().out
     assert "attempt      1 of 2" in out
     assert "error in load: ConnectionError: db down" in out
+
+
+def _naive(
+    log_dir: Path, pipeline_id=None, event_type=None, since=None, until=None
+) -> list[dict[str, object]]:
+    """What read_events must return: every line parsed, every filter applied after parsing."""
+    found = []
+    for path in event_files(log_dir):
+        for raw in path.read_bytes().split(b"\n"):
+            try:
+                event = json.loads(raw.decode("utf-8", "replace"))
+            except ValueError:
+                continue
+            if not isinstance(event, dict):
+                continue
+            try:
+                moment = dt.datetime.fromisoformat(event["timestamp"]).timestamp()
+            except (KeyError, TypeError, ValueError):
+                moment = None
+            if (
+                (pipeline_id is None or event.get("pipeline_id") == pipeline_id)
+                and (event_type is None or event.get("event_type") == event_type)
+                and (since is None or moment is None or moment >= since)
+                and (until is None or moment is None or moment < until)
+            ):
+                found.append(event)
+    return sorted(found, key=lambda e: str(e.get("timestamp", "")))
+
+
+def test_the_raw_byte_prefilters_skip_only_lines_that_cannot_match(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    now = time.time()
+    ids = ["etl", "etl_2", "ét", 'q"uote', "a\\b", "\u2028x"]
+    lines = []
+    for n in range(3000):
+        pid = rng.choice(ids)
+        when = now - rng.uniform(0, 48 * 3600)
+        kind = rng.choice(["stage_start", "stage_complete", "tick"])
+        line = _event(when, pid, event_type=kind, n=n, text=rng.choice(["", "é", "\x00", "\n"]))
+        if n % 97 == 0:  # the same instant written with another offset
+            stamp = iso_timestamp(when)
+            plus_two = dt.timezone(dt.timedelta(hours=2))
+            line = line.replace(
+                stamp, dt.datetime.fromisoformat(stamp).astimezone(plus_two).isoformat()
+            )
+        if n % 101 == 0:
+            line = line.encode().replace(b"tick", b"ti\xffck").decode("utf-8", "surrogateescape")
+        lines.append(line)
+    lines += ['{"torn": \n', "[1, 2]\n", '{"pipeline_id": "etl"}\n', "\n"]
+    path = tmp_path / "events" / "events.log"
+    path.parent.mkdir(parents=True)
+    path.write_bytes("".join(lines).encode("utf-8", "surrogateescape"))
+    since, until = now - 24 * 3600, now - 3600
+    for pipeline_id in [None, *ids, "missing"]:
+        for event_type in [None, "stage_start", "tick"]:
+            for window in [(None, None), (since, None), (since, until)]:
+                got = read_events(tmp_path, pipeline_id=pipeline_id, event_type=event_type,
+                                  since=window[0], until=window[1])  # fmt: skip
+                want = _naive(tmp_path, pipeline_id, event_type, *window)
+                assert got == want, (pipeline_id, event_type, window)
+
+
+def test_lines_across_read_pieces_and_longer_than_a_piece_are_read(tmp_path: Path) -> None:
+    now = time.time()
+    big = "x" * (3 << 20)  # one event of 3 MiB
+    lines = [_event(now - 100 + i * 0.001, "p", n=i, pad="y" * 300) for i in range(8000)]
+    lines.insert(4000, _event(now - 50, "p", n=-1, big=big))
+    _write(tmp_path / "events" / "events.log", lines)
+    events = read_events(tmp_path, pipeline_id="p")
+    assert len(events) == 8001
+    assert sorted(e["metadata"]["n"] for e in events) == list(range(-1, 8000))
+    assert any(e["metadata"].get("big") == big for e in events)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_left_as_it_was_found(log_dir: Path, enabled: bool) -> None:
+    (gc.enable if enabled else gc.disable)()
+    try:
+        read_events(log_dir, pipeline_id="a")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()

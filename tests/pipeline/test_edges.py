@@ -160,3 +160,26 @@ def test_an_exception_whose_str_raises_propagates_unchanged(dirs):
     assert record_of(p)["error"]["type"] == "_Unprintable"
     types = [e["event_type"] for e in events(dirs["log_dir"], p.pipeline_id)]
     assert "stage_error" in types and types[-1] == "pipeline_complete"
+
+
+def test_a_checkpoint_that_cannot_be_decoded_makes_the_stage_rerun(dirs):
+    import pyarrow.parquet as pq
+
+    from tests.checkpointing.test_codec import rewrite_checksums
+
+    first = _failed_run(dirs)
+    [checkpoint_id] = record_of(first)["stages"][0]["checkpoint_ids"]
+    path = dirs["checkpoint_dir"] / f"{checkpoint_id}.parquet"
+    table = pq.read_table(path)
+    meta = dict(table.schema.metadata)
+    ours = json.loads(meta[b"stagepoint"])
+    ours["columns"] = {name: {} for name in ours["columns"]}  # a description no codec applies
+    meta[b"stagepoint"] = json.dumps(ours).encode()
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    rewrite_checksums(first.manager, checkpoint_id)
+
+    p = Pipeline("etl", resume=True, **dirs)
+    with p, p.stage("extract") as s:
+        assert not s.restored
+        assert "cannot be decoded" in s.reason
+        s.checkpoint(frame(10, seed=1))

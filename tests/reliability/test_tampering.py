@@ -108,7 +108,7 @@ MANIFEST_DAMAGE = {
     "a number as timestamp": lambda text: _field(text, "timestamp", "5"),
     "a number as stage": lambda text: _field(text, "stage", "5"),
     "a list as size": lambda text: _field(text, "data_size", "[1]"),
-    "a string as crc": lambda text: _field(text, "data_crc32", '"x"'),
+    "a number as checksum": lambda text: _field(text, "data_xxh3", "5"),
 }
 
 

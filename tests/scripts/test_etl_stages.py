@@ -11,7 +11,9 @@ import pytest
 
 from scripts.etl_stages import (
     extract,
+    file_sha256,
     output_filename,
+    output_intact,
     preprocess,
     quality_metrics,
     store,
@@ -167,3 +169,14 @@ def test_store_writes_atomically_and_summarises(tmp_path: Path) -> None:
     assert summary.loc[0, "rows"] == 25
     assert summary.loc[0, "bytes"] == target.stat().st_size
     assert [p.name for p in target.parent.iterdir()] == ["bars.parquet"]
+
+
+def test_output_intact_checks_the_written_file(tmp_path: Path) -> None:
+    target = tmp_path / "out.parquet"
+    summary = store(_bars([1.0, 2.0, 3.0]), target)
+    assert summary["sha256"].iloc[0] == file_sha256(target)
+    assert output_intact(summary)
+    target.write_bytes(target.read_bytes() + b"x")
+    assert not output_intact(summary)
+    target.unlink()
+    assert not output_intact(summary)

@@ -135,13 +135,73 @@ def test_resume_without_an_id_continues_the_latest_unfinished_run(
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / OUTPUT), expected)
 
 
-def test_resume_refuses_other_data_arguments(tmp_path: Path) -> None:
+def test_resume_with_other_data_arguments_reruns_what_they_change(tmp_path: Path) -> None:
     assert _run(tmp_path, *DATA_ARGS, "--fail-at", "data_validation").returncode == 1
     other = _run(
         tmp_path, "--tickers", "IBM", "--start", "2023-01-01", "--end", "2023-12-31", "--resume"
     )
-    assert other.returncode == 2
-    assert "was started with tickers=" in other.stderr
+    assert other.returncode == 0, other.stderr
+    assert "resumed and completed" in other.stdout
+    assert _statuses(other.stdout) == dict.fromkeys(STAGES, "ran")
+    assert "reran         data_extraction: inputs changed: parameter tickers" in other.stdout
+    output = pd.read_parquet(tmp_path / "data/processed/ohlcv_IBM_20230101_20231231.parquet")
+    assert set(output["ticker"]) == {"IBM"}
+
+
+def test_a_rerun_with_unchanged_arguments_restores_every_stage_from_the_cache(
+    tmp_path: Path, uninterrupted
+) -> None:
+    _, expected, _ = uninterrupted
+    assert _run(tmp_path, *DATA_ARGS).returncode == 0
+    again = _run(tmp_path, *DATA_ARGS)
+    assert again.returncode == 0, again.stderr
+    assert _statuses(again.stdout) == dict.fromkeys(STAGES, "cached")
+    assert "cache         4 of 4 stages restored from earlier runs" in again.stdout
+    assert "data quality  4 missing values, 2 outliers" in again.stdout
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / OUTPUT), expected)
+    hits = [e for e in _events(tmp_path) if e["event_type"] == "stage_restored"]
+    assert [e["stage"] for e in hits] == STAGES
+    assert all(e["metadata"]["reason"].startswith("cache hit") for e in hits)
+
+
+def test_rerun_from_runs_that_stage_and_the_later_ones_again(tmp_path: Path) -> None:
+    assert _run(tmp_path, *DATA_ARGS).returncode == 0
+    done = _run(tmp_path, *DATA_ARGS, "--rerun-from", "data_preprocessing")
+    assert done.returncode == 0, done.stderr
+    assert _statuses(done.stdout) == {
+        "data_extraction": "cached",
+        "data_validation": "cached",
+        "data_preprocessing": "ran",
+        "data_storage": "ran",
+    }
+    assert "rerun requested (rerun_from='data_preprocessing')" in done.stdout
+    no_cache = _run(tmp_path, *DATA_ARGS, "--no-cache")
+    assert _statuses(no_cache.stdout) == dict.fromkeys(STAGES, "ran")
+
+
+def test_a_deleted_output_file_is_written_again_on_a_cache_hit(
+    tmp_path: Path, uninterrupted
+) -> None:
+    _, expected, _ = uninterrupted
+    assert _run(tmp_path, *DATA_ARGS).returncode == 0
+    (tmp_path / OUTPUT).unlink()
+    again = _run(tmp_path, *DATA_ARGS)
+    assert again.returncode == 0, again.stderr
+    assert _statuses(again.stdout)["data_storage"] == "ran"
+    assert "reran         data_storage: output file missing or changed" in again.stdout
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / OUTPUT), expected)
+
+
+def test_a_changed_csv_file_is_a_miss(tmp_path: Path) -> None:
+    csv = tmp_path / "bars.csv"
+    bars = generate_ohlcv(["AAPL"], "2023-01-01", "2023-03-31")
+    bars.to_csv(csv, index=False)
+    assert _run(tmp_path, "--source", f"csv:{csv}").returncode == 0
+    bars.assign(volume=bars["volume"] + 1).to_csv(csv, index=False)
+    again = _run(tmp_path, "--source", f"csv:{csv}")
+    assert again.returncode == 0, again.stderr
+    assert _statuses(again.stdout)["data_extraction"] == "ran"
+    assert "inputs changed: parameter csv_sha256" in again.stdout
 
 
 def test_csv_source_gives_the_same_output_as_the_same_data_generated(
