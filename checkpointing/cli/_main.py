@@ -22,6 +22,7 @@ from checkpointing.cli._progress import progress_bar
 from checkpointing.cli._report import add_commands as add_report_commands
 from checkpointing.cli._runs import add_commands as add_run_commands
 from checkpointing.cli._serve import add_commands as add_serve_commands
+from checkpointing.pipeline._retention import apply_retention
 from checkpointing.pipeline._run_query import resolve_checkpoint_id, unique_match
 from checkpointing.pipeline._runs import RunStore
 from checkpointing.store._manager import CheckpointManager
@@ -52,6 +53,17 @@ def _days(text: str) -> float:
         msg += " (need a finite number, 0 or more, not reaching back before year 1)"
         raise argparse.ArgumentTypeError(msg) from None
     return days
+
+
+def _count(text: str) -> int:
+    """``--keep-last``: a whole number, 0 or more."""
+    try:
+        count = int(text)
+        if count < 0:
+            raise ValueError(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count: {text!r} (need 0 or more)") from None
+    return count
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
@@ -88,8 +100,16 @@ def _parser() -> argparse.ArgumentParser:
         "checkpoint_ids", nargs="*", metavar="ID"
     )
     add("delete", "delete a checkpoint").add_argument("checkpoint_id")
-    add("cleanup", "delete old checkpoints and leftovers").add_argument(
+    cleanup = add("cleanup", "delete old runs, checkpoints and leftovers")
+    cleanup.add_argument(
         "--retention-days", type=_days, default=7.0, metavar="DAYS", help="default: 7"
+    )
+    cleanup.add_argument(
+        "--keep-last", type=_count, default=None, metavar="N", help="keep the last N runs anyway"
+    )
+    cleanup.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    cleanup.add_argument(
+        "--pipeline", default=None, metavar="NAME", help="only this pipeline's runs and checkpoints"
     )
     add("progress", "show a pipeline's progress").add_argument("pipeline_id")
     add("rebuild", "rebuild the registry from the manifests")
@@ -209,9 +229,27 @@ def _delete(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 
 def _cleanup(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    with progress_bar("cleanup", unit="checkpoint") as progress:
-        deleted = manager.cleanup_old_checkpoints(args.retention_days, progress=progress)
-    _emit(args, {"deleted": deleted}, f"deleted {deleted} checkpoint(s)")
+    with progress_bar("cleanup", unit="pipeline") as progress:
+        result = apply_retention(
+            manager,
+            name=args.pipeline,
+            retention_days=args.retention_days,
+            keep_last=args.keep_last,
+            dry_run=args.dry_run,
+            standalone=True,
+            sweep=True,
+            progress=progress,
+        )
+    counts = f"{len(result.checkpoints)} checkpoint(s) and {len(result.runs)} run record(s)"
+    if args.dry_run:
+        lines = [f"would delete {counts}"]
+        lines += [f"  checkpoint {c}" for c in result.checkpoints]
+        lines += [f"  run        {r}" for r in result.runs]
+        obj: dict[str, Any] = {"dry_run": True, "checkpoints": result.checkpoints}
+        _emit(args, obj | {"runs": result.runs}, "\n".join(lines))
+    else:
+        obj = {"deleted": len(result.checkpoints), "deleted_runs": len(result.runs)}
+        _emit(args, obj, f"deleted {counts}")
     return 0
 
 

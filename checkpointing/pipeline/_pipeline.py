@@ -13,7 +13,7 @@ import os
 import platform
 import socket
 import time
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from checkpointing.pipeline import _decorators
 from checkpointing.pipeline._alerts import RunAlerts
@@ -359,30 +359,66 @@ class Pipeline:
     ) -> None:
         self.__exit__(exc_type, exc, tb)
 
-    def cleanup(self) -> dict[str, int]:
-        """Apply retention now: delete logs, checkpoints and run records older than
-        ``retention_days``, and forget cache entries whose checkpoint is gone. Failures are
-        logged (``cleanup_error`` event), never raised.
+    @overload
+    def cleanup(
+        self, *, keep_last: int | None = ..., dry_run: Literal[False] = ...
+    ) -> dict[str, int]: ...
+
+    @overload
+    def cleanup(
+        self, *, keep_last: int | None = ..., dry_run: Literal[True]
+    ) -> dict[str, list[str]]: ...
+
+    def cleanup(
+        self, *, keep_last: int | None = None, dry_run: bool = False
+    ) -> dict[str, int] | dict[str, list[str]]:
+        """Apply retention now: rotated logs, this pipeline's expired runs with their
+        checkpoints, and cache entries whose checkpoint is gone. Failures are logged
+        (``cleanup_error`` event), never raised.
+
+        Only runs of this pipeline's name are touched. A run and its checkpoints expire
+        together once its last activity is older than ``retention_days``; the current run, runs
+        still going in a live process and the ``keep_last`` most recently started runs are
+        never deleted (see docs/pipeline.md, "Retention").
+
+        Args:
+            keep_last: Keep this many most recently started runs whatever their age.
+            dry_run: Delete nothing; return what would be deleted (logs are not included).
 
         Returns:
-            How many items each part deleted: ``{"logs", "checkpoints", "runs", "cache"}``
-            (parts that failed or are disabled are missing).
+            How many items each part deleted, ``{"logs", "checkpoints", "runs", "cache"}``
+            (parts that failed or are disabled are missing); with ``dry_run``, the checkpoint
+            ids and run ids that would be deleted, ``{"checkpoints": [...], "runs": [...]}``.
         """
-        counts: dict[str, int] = {}
-        parts: list[tuple[str, Callable[[], int | None]]] = [
-            ("logs", self._events.cleanup_old_logs)
-        ]
+        from checkpointing.pipeline._retention import apply_retention
+
+        found: dict[str, Any] = {}
+        parts: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+        if not dry_run:
+            parts.append(("logs", lambda: {"logs": self._events.cleanup_old_logs()}))
         if self.manager is not None and self._runs is not None:
-            manager, runs, days = self.manager, self._runs, self.retention_days
-            parts.append(("checkpoints", lambda: manager.cleanup_old_checkpoints(days)))
-            keep = self.pipeline_id
-            parts.append(("runs", lambda: runs.cleanup(days, keep=keep)))
-        if self.manager is not None and self._cache is not None:
+            manager, days, current = self.manager, self.retention_days, self.pipeline_id
+
+            def runs() -> dict[str, Any]:
+                result = apply_retention(
+                    manager,
+                    name=self.name,
+                    retention_days=days,
+                    keep_last=keep_last,
+                    dry_run=dry_run,
+                    current=current,
+                )
+                if dry_run:
+                    return {"checkpoints": result.checkpoints, "runs": result.runs}
+                return {"checkpoints": len(result.checkpoints), "runs": len(result.runs)}
+
+            parts.append(("checkpoints", runs))
+        if self.manager is not None and self._cache is not None and not dry_run:
             manager, cache = self.manager, self._cache
-            parts.append(("cache", lambda: cache.prune(manager)))
+            parts.append(("cache", lambda: {"cache": cache.prune(manager)}))
         for part, fn in parts:
             try:
-                count = fn()
+                found.update({k: v for k, v in fn().items() if v is not None})
             except Exception as error:  # cleanup never takes the pipeline down
                 _log.warning("retention cleanup of %s failed", part, exc_info=True)
                 described = describe_error(error)
@@ -392,10 +428,7 @@ class Pipeline:
                     "warning",
                     {"part": part, "error_type": described["type"], "error": described["message"]},
                 )
-            else:
-                if count is not None:
-                    counts[part] = int(count)
-        return counts
+        return found
 
     # -- stages -------------------------------------------------------------------------------
 

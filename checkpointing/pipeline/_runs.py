@@ -20,7 +20,7 @@ import re
 import secrets
 import socket
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from checkpointing._errors import RunNotFoundError, RunRecordError
@@ -290,34 +290,15 @@ class RunStore:
             _log.warning("skipping run record: %s", error)
             return None
 
-    def cleanup(self, retention_days: float, *, keep: str | None = None) -> int:
-        """Delete records of runs that ended (or started) more than ``retention_days`` ago.
+    def delete(self, pipeline_id: str) -> bool:
+        """Delete the record of a run this process claimed, and its lock file.
 
-        Records of live runs, and the record of ``keep``, are kept; a deleted run's item commit
-        records (``items/<pipeline_id>/``) go with it. Returns how many were deleted.
+        Retention (``checkpointing.pipeline._retention``) decides which runs may go.
+
+        Returns:
+            True if this call deleted the record.
         """
-        cutoff = now_utc() - timedelta(days=retention_days)
-        deleted = 0
-        for pipeline_id in self._ids():
-            if pipeline_id == keep:
-                continue
-            if (record := self._read_or_warn(pipeline_id)) is None:
-                continue
-            stamp = record.finished_at or record.started_at
-            try:
-                when = datetime.fromisoformat(stamp)
-            except ValueError:
-                continue
-            if when >= cutoff:
-                continue
-            held = self.claim(pipeline_id)
-            if held is None:
-                continue
-            try:
-                if self._storage.remove(self._name(pipeline_id)):
-                    deleted += 1
-                remove_item_commits(self._storage, pipeline_id)
-                self._storage.remove(self._lock_name(pipeline_id))
-            finally:
-                held.release()
+        deleted = self._storage.remove(self._name(pipeline_id))
+        remove_item_commits(self._storage, pipeline_id)  # the run's fan-out commit records
+        self._storage.remove(self._lock_name(pipeline_id))
         return deleted

@@ -27,11 +27,12 @@ import filelock
 import pyarrow as pa
 
 from checkpointing._errors import LockTimeoutError
+from checkpointing.storage import _leases
 from checkpointing.storage._names import validate_name
 from checkpointing.storage._writing import HashingWriter, Staged, WrittenFile, fsync_later
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 __all__: list[str] = []
 
@@ -54,6 +55,9 @@ class LocalStorage:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._made: set[Path] = set()
+        #: Called after this object first creates (or re-creates) a directory to write into,
+        #: before anything is written there: the store marks the directory as its own.
+        self.before_first_write: Callable[[], None] | None = None
 
     # -- names -------------------------------------------------------------------------------
 
@@ -75,6 +79,8 @@ class LocalStorage:
                     errno.ENOTDIR, "exists and is not a directory", str(directory)
                 ) from None
             self._made.add(directory)
+            if self.before_first_write is not None:
+                self.before_first_write()
 
     def _fsync_dir(self, directory: Path) -> None:
         fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -182,9 +188,22 @@ class LocalStorage:
                 os.close(s.fd)
             s.tmp.unlink(missing_ok=True)
 
-    def write_bytes_atomic(self, name: str, data: bytes) -> None:
-        """Replace ``name`` by ``data`` atomically and durably."""
-        self.commit(self.stage_bytes(name, data))
+    def write_bytes_atomic(self, name: str, data: bytes, *, durable: bool = True) -> None:
+        """Replace ``name`` by ``data`` atomically and (unless ``durable=False``) durably.
+
+        ``durable=False`` skips the fsyncs, for files that can be rebuilt: readers still see the
+        old bytes or the new, but a power cut may leave the old ones (or an empty file).
+        """
+        staged = self.stage_bytes(name, data)
+        if durable:
+            self.commit(staged)
+            return
+        os.close(staged.fd)
+        try:
+            staged.tmp.replace(staged.final)
+        except BaseException:
+            staged.tmp.unlink(missing_ok=True)
+            raise
 
     def write_json_atomic(self, name: str, obj: Any) -> None:
         """Write ``obj`` as strict JSON (no NaN) to ``name``, atomically and durably."""
@@ -248,6 +267,14 @@ class LocalStorage:
         """The bytes of ``name``; FileNotFoundError when absent."""
         return self.path(name).read_bytes()
 
+    def read_range(self, name: str, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes of ``name`` from ``offset``; FileNotFoundError when absent."""
+        fd = os.open(self.path(name), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            return os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+
     def read_json(self, name: str) -> Any:
         """The strict JSON value stored in ``name``; FileNotFoundError when absent.
 
@@ -294,6 +321,37 @@ class LocalStorage:
         except FileNotFoundError:
             return []
 
+    def read_all(self, subdir: str, suffix: str) -> dict[str, bytes]:
+        """The bytes of every regular file in ``subdir`` whose name ends with ``suffix``.
+
+        One directory listing, then each file opened relative to the directory (names come from
+        the listing itself, so none is built or validated): the fast way to read many small
+        files. A file removed meanwhile is left out.
+        """
+        try:
+            dir_fd = os.open(self.path(subdir), os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except FileNotFoundError:
+            return {}
+        found: dict[str, bytes] = {}
+        try:
+            with os.scandir(dir_fd) as entries:
+                names = [e.name for e in entries if e.name.endswith(suffix) and e.is_file()]
+            for name in names:
+                try:
+                    fd = os.open(name, os.O_RDONLY | _NOFOLLOW, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    continue
+                try:
+                    chunks = []
+                    while chunk := os.read(fd, 1 << 16):
+                        chunks.append(chunk)
+                    found[name] = b"".join(chunks)
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(dir_fd)
+        return found
+
     def age_seconds(self, name: str) -> float:
         """Seconds since ``name`` was last modified; FileNotFoundError when absent."""
         return time.time() - self.path(name).stat().st_mtime
@@ -308,24 +366,34 @@ class LocalStorage:
             return False
         return True
 
-    def leftovers(self, *, older_than: float) -> list[str]:
-        """Temporary files of interrupted writes, last modified more than ``older_than`` s ago."""
+    def leftovers(self, *, older_than: float, subdir: str | None = None) -> list[str]:
+        """Temporary files of interrupted writes, last modified more than ``older_than`` s ago.
+
+        Names are relative to the directory (``subdir/.tmp-...`` for a ``subdir``).
+        """
         found = []
-        for name in self.names():
+        prefix = "" if subdir is None else f"{subdir}/"
+        for name in self.names(subdir):
             if name.startswith(TEMP_PREFIX):
                 with contextlib.suppress(FileNotFoundError):
-                    if self.age_seconds_raw(name) > older_than:
-                        found.append(name)
+                    if self.age_seconds_raw(prefix + name) > older_than:
+                        found.append(prefix + name)
         return found
+
+    def _raw_path(self, name: str) -> Path:
+        """The path of a name whose last part need not pass validation (a temporary file)."""
+        directory, _, base = name.rpartition("/")
+        parent = self.path(directory) if directory else self.root
+        return parent / Path(base).name
 
     def age_seconds_raw(self, name: str) -> float:
         """Like :meth:`age_seconds` for a name that need not pass validation (temp files)."""
-        return time.time() - (self.root / Path(name).name).stat().st_mtime
+        return time.time() - self._raw_path(name).stat().st_mtime
 
     def remove_raw(self, name: str) -> bool:
-        """Remove a file directly in the directory found by :meth:`leftovers`."""
+        """Remove a file found by :meth:`leftovers`."""
         try:
-            (self.root / Path(name).name).unlink()
+            self._raw_path(name).unlink()
         except FileNotFoundError:
             return False
         return True
@@ -367,6 +435,33 @@ class LocalStorage:
         except filelock.Timeout:
             return None
         return Held(lock)
+
+    def hold_lease(self, directory: str) -> str:
+        """Create a lease file in ``directory`` and hold it until this process ends.
+
+        The lease is an exclusive ``flock`` on a new file, kept for the life of the process and
+        removed when it exits normally (also in ``multiprocessing`` children). A process killed
+        meanwhile leaves the file behind, unlocked, for :meth:`expired_leases` to find.
+
+        Returns:
+            The lease's name (``directory/<16 hex>``).
+        """
+        name = f"{directory}/{os.urandom(8).hex()}"
+        path = self.path(name)
+        self._ensure_dir(path.parent, again=not path.parent.is_dir())
+        _leases.hold(path, _OPEN_FLAGS)
+        return name
+
+    def expired_leases(self, directory: str) -> list[tuple[str, float]]:
+        """Leases in ``directory`` whose holder died, with the seconds since that was noticed.
+
+        A lease found unlocked is renamed ``<name>.dead`` (its time stamp is when it was
+        noticed); remove it with :meth:`remove` once it served its purpose.
+        """
+        return [
+            (f"{directory}/{base}", age)
+            for base, age in _leases.expired(self.path(directory), self.names(directory))
+        ]
 
 
 class Held:

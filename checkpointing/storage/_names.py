@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import re
+import sys
 import unicodedata
 from typing import TYPE_CHECKING
 
@@ -13,6 +16,34 @@ if TYPE_CHECKING:
 __all__ = ["validate_name"]
 
 MAX_NAME_LENGTH = 200
+_ASCII_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@functools.cache
+def _forbidden() -> re.Pattern[str]:
+    """Every control (Cc) and format (Cf) character of this Python's Unicode, as one class.
+
+    Built once, on the first name that is not ASCII (about 0.1 s): a regex search is one C call
+    per name instead of one ``unicodedata.category`` call per character.
+    """
+    ranges: list[list[int]] = []
+    for code in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(code)) in ("Cc", "Cf"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    body = "".join(
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+        for a, b in ranges
+    )
+    return re.compile(f"[{body}]")
+
+
+def _has_control_or_format(value: str) -> bool:
+    if value.isascii():
+        return _ASCII_FORBIDDEN.search(value) is not None
+    return _forbidden().search(value) is not None
 
 
 def validate_name(value: object, *, what: str = "pipeline_id") -> str:
@@ -51,10 +82,7 @@ _RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
     (lambda v: not v, "must not be empty"),
     (lambda v: len(v) > MAX_NAME_LENGTH, f"must be at most {MAX_NAME_LENGTH} characters"),
     (lambda v: "/" in v or "\\" in v, "must not contain a path separator"),
-    (
-        lambda v: any(unicodedata.category(ch) in ("Cc", "Cf") for ch in v),
-        "must not contain NUL, control or format characters",
-    ),
+    (_has_control_or_format, "must not contain NUL, control or format characters"),
     (lambda v: ".." in v, "must not contain '..'"),
     (lambda v: v[0] in ".-", "must not start with '.' or '-'"),
     (lambda v: v != v.strip(), "must not start or end with whitespace"),

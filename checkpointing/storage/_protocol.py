@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import contextlib
+    from collections.abc import Callable
     from pathlib import Path
 
     import pyarrow as pa
@@ -24,6 +25,9 @@ __all__: list[str] = []
 
 class Storage(Protocol):
     """What the checkpoint store and the run records use; :class:`LocalStorage` implements it."""
+
+    #: Called once before the first write into the store (the store marks it as its own).
+    before_first_write: Callable[[], None] | None
 
     @property
     def root(self) -> Path:
@@ -55,8 +59,8 @@ class Storage(Protocol):
         """Drop staged files that will not be committed."""
         ...
 
-    def write_bytes_atomic(self, name: str, data: bytes) -> None:
-        """Replace ``name`` by ``data`` atomically and durably."""
+    def write_bytes_atomic(self, name: str, data: bytes, *, durable: bool = True) -> None:
+        """Replace ``name`` by ``data`` atomically (and durably unless ``durable=False``)."""
         ...
 
     def write_json_atomic(self, name: str, obj: Any) -> None:
@@ -74,6 +78,14 @@ class Storage(Protocol):
     # reading
     def read_bytes(self, name: str) -> bytes:
         """The bytes of ``name``; FileNotFoundError when absent."""
+        ...
+
+    def read_range(self, name: str, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes of ``name`` from ``offset``; FileNotFoundError when absent."""
+        ...
+
+    def read_all(self, subdir: str, suffix: str) -> dict[str, bytes]:
+        """The bytes of every file in ``subdir`` whose name ends with ``suffix``."""
         ...
 
     def read_json(self, name: str) -> Any:
@@ -109,7 +121,7 @@ class Storage(Protocol):
         """Remove ``name``; whether this call removed it."""
         ...
 
-    def leftovers(self, *, older_than: float) -> list[str]:
+    def leftovers(self, *, older_than: float, subdir: str | None = None) -> list[str]:
         """Temporary objects of interrupted writes older than ``older_than`` seconds."""
         ...
 
@@ -124,4 +136,12 @@ class Storage(Protocol):
 
     def try_lock(self, name: str) -> Held | None:
         """Take the lock ``name`` without waiting and keep it, or ``None`` if it is held."""
+        ...
+
+    def hold_lease(self, directory: str) -> str:
+        """Create a lease in ``directory``, held until this process ends; return its name."""
+        ...
+
+    def expired_leases(self, directory: str) -> list[tuple[str, float]]:
+        """Leases whose holder died, with the seconds since that was noticed."""
         ...

@@ -13,8 +13,9 @@ from checkpointing._errors import (
     CheckpointNotFoundError,
     IntegrityError,
 )
-from checkpointing.storage._local import TEMP_PREFIX, LocalStorage
+from checkpointing.storage._local import LocalStorage
 from checkpointing.storage._names import validate_name
+from checkpointing.store._catalog import Catalog
 from checkpointing.store._codec import to_table, write_parquet
 from checkpointing.store._ids import new_checkpoint_id
 from checkpointing.store._jsonvalues import metadata_to_json
@@ -24,13 +25,11 @@ from checkpointing.store._manifest import (
     build_manifest,
     check_manifest,
 )
-from checkpointing.store._registry import REGISTRY_FILES, Registry, entry_from_manifest
-from checkpointing.store._retention import expire_checkpoints
+from checkpointing.store._shards import entry_from_manifest
 from checkpointing.store._verify import decode_verified, read_verified
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     import pandas as pd
@@ -42,7 +41,7 @@ logger = logging.getLogger(__name__)
 _CODECS = ("snappy", "zstd", "gzip", "brotli", "lz4", "none")
 
 
-class CheckpointManager:
+class CheckpointManager(Catalog):
     """Verified, crash-safe Parquet checkpoints of pandas DataFrames in one directory.
 
     Each checkpoint is ``<checkpoint_id>.parquet`` (plain Parquet) plus ``<checkpoint_id>.json``
@@ -75,11 +74,8 @@ class CheckpointManager:
                 f"unknown or unavailable Parquet compression {compression!r}; "
                 f"choose one of {', '.join(_CODECS)}"
             )
-        self._storage = LocalStorage(checkpoint_dir)
         self._compression = compression
-        self._registry = Registry(
-            self._storage, lock_timeout=lock_timeout, scan_manifests=self._scan_manifests
-        )
+        self._init_catalog(LocalStorage(checkpoint_dir), lock_timeout=lock_timeout)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -234,98 +230,6 @@ class CheckpointManager:
         decode_verified(self._storage, checkpoint_id, state, table)
         return state
 
-    # -- query -------------------------------------------------------------------------------
-
-    def list_checkpoints(
-        self, pipeline_id: str | None = None, *, stage: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Registered checkpoints, newest first, optionally of one pipeline and/or stage.
-
-        Each dict holds checkpoint_id, pipeline_id, stage, timestamp, rows, data_hash,
-        data_size and data_file. A checkpoint whose manifest is gone (a delete interrupted
-        between the manifest and the registry) is never listed; the next cleanup drops its entry.
-        """
-        entries = [
-            e
-            for e in self._registry.entries().values()
-            if (pipeline_id is None or e.get("pipeline_id") == pipeline_id)
-            and (stage is None or e.get("stage") == stage)
-        ]
-        if entries:
-            on_disk = set(self._storage.names())
-            entries = [e for e in entries if f"{e['checkpoint_id']}{MANIFEST_SUFFIX}" in on_disk]
-        entries.sort(key=lambda e: (e.get("timestamp") or "", e["checkpoint_id"]), reverse=True)
-        return entries
-
-    def get_latest_checkpoint(self, pipeline_id: str, stage: str | None = None) -> str | None:
-        """The id of the newest checkpoint of ``pipeline_id`` (and ``stage``), or None."""
-        found = self.list_checkpoints(pipeline_id, stage=stage)
-        return str(found[0]["checkpoint_id"]) if found else None
-
-    def get_pipeline_progress(self, pipeline_id: str) -> dict[str, Any]:
-        """Progress of a pipeline from its checkpoints.
-
-        Returns:
-            ``pipeline_id``; ``completed_stages`` (stages with a checkpoint, in order of first
-            completion); ``total_checkpoints``; ``latest_checkpoint`` (id or None) and
-            ``latest_timestamp``.
-        """
-        found = self.list_checkpoints(pipeline_id)
-        stages: list[str] = []
-        for entry in reversed(found):
-            if entry["stage"] not in stages:
-                stages.append(entry["stage"])
-        return {
-            "pipeline_id": pipeline_id,
-            "completed_stages": stages,
-            "total_checkpoints": len(found),
-            "latest_checkpoint": found[0]["checkpoint_id"] if found else None,
-            "latest_timestamp": found[0]["timestamp"] if found else None,
-        }
-
-    # -- delete and expire -------------------------------------------------------------------
-
-    def delete_checkpoint(self, checkpoint_id: str) -> bool:
-        """Delete a checkpoint: manifest first (it disappears at once), registry entry, data.
-
-        Returns:
-            True if this call deleted it, False if there was no such checkpoint.
-        """
-        validate_name(checkpoint_id, what="checkpoint_id")
-        removed = self._storage.remove(checkpoint_id + MANIFEST_SUFFIX)
-        if removed:
-            self._registry.delete([checkpoint_id])
-            self._storage.remove(checkpoint_id + DATA_SUFFIX)
-            logger.info("deleted checkpoint %s", checkpoint_id)
-        return removed
-
-    def cleanup_old_checkpoints(
-        self,
-        retention_days: float = 7,
-        *,
-        grace_seconds: float = 600.0,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> int:
-        """Delete checkpoints older than ``retention_days`` (by their own timestamp) and leftovers.
-
-        Leftovers are temporary files of interrupted writes and data files without a manifest,
-        both once older than ``grace_seconds`` (so saves in progress in other processes are left
-        alone), manifests whose data file is gone, and registry entries without a manifest.
-        Safe while other processes save.
-
-        Args:
-            retention_days: Age limit; fractional days are fine.
-            grace_seconds: Minimum age of a leftover file before it is removed.
-            progress: Called as ``progress(done, total)`` while registered checkpoints are
-                examined (for a progress bar).
-
-        Returns:
-            How many checkpoints were deleted for their age.
-        """
-        return expire_checkpoints(
-            self, retention_days, grace_seconds=grace_seconds, progress=progress
-        )
-
     def _index(self, manifest: dict[str, Any]) -> None:
         """Add a written manifest to the registry, unless it was deleted meanwhile."""
         name = manifest["checkpoint_id"] + MANIFEST_SUFFIX
@@ -333,20 +237,3 @@ class CheckpointManager:
         self._registry.add(
             entry_from_manifest(manifest), present=lambda: self._storage.exists(name)
         )
-
-    def rebuild_registry(self) -> int:
-        """Rebuild the registry from the manifests (the source of truth); return the count."""
-        count = self._registry.rebuild()
-        logger.info("rebuilt checkpoint registry with %d entries", count)
-        return count
-
-    def _scan_manifests(self) -> Iterator[dict[str, Any]]:
-        for name in self._storage.names():
-            if name in REGISTRY_FILES or name.startswith(TEMP_PREFIX):
-                continue
-            if not name.endswith(MANIFEST_SUFFIX):
-                continue
-            try:
-                yield self.get_state(name[: -len(MANIFEST_SUFFIX)])
-            except (CheckpointNotFoundError, IntegrityError, ValueError):
-                logger.warning("skipping unreadable manifest %s", name)

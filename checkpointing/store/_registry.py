@@ -1,83 +1,208 @@
-"""The registry: an index of the checkpoints in a directory, cheap to append to at any size.
+"""The registry: a per-pipeline index of the checkpoints in a directory, read without a lock.
 
-On disk it is two files guarded by one lock file (``checkpoint_metadata.json.lock``):
+On disk, under ``registry/`` (writers hold ``checkpoint_metadata.json.lock`` in the store):
 
-* ``checkpoint_metadata.json`` — the snapshot, always replaced atomically:
-  ``{"format_version": 1, "checkpoints": {checkpoint_id: entry}}``;
-* ``checkpoint_metadata.journal`` — one JSON line per change since the snapshot,
-  ``{"op": "add", "entry": {...}}`` or ``{"op": "delete", "checkpoint_id": "..."}``, each appended
-  with a single ``O_APPEND`` write under the lock.
+* ``pipelines/<pipeline_id>.jsonl`` — one shard per pipeline: a header line
+  ``{"op": "shard", "pipeline_id", "oldest", "base"}`` then one JSON line per change,
+  ``{"op": "add", "entry": {...}}`` or ``{"op": "delete", "checkpoint_id": "..."}``;
+* ``index.jsonl`` — which pipelines have a shard, each with a lower bound of its checkpoints'
+  timestamps (``{"op": "add" | "set" | "drop", "pipeline_id", "oldest"}``), so retention finds
+  what may have expired without opening every shard.
 
-A save appends one line, so its cost does not depend on how many checkpoints exist; once the
-journal passes :data:`COMPACT_BYTES` the next writer folds it into the snapshot under the lock.
-Readers merge snapshot and journal under the lock. The registry is only an index: the manifests
-are the source of truth, and a missing or corrupt snapshot, or an unreadable journal line (a
-writer killed mid-append, a damaged disk), makes the next reader rebuild it from them (a WARNING
-is logged).
+A save appends one line to its pipeline's shard (and one to the index for a new pipeline), so
+it costs the same at any size; the common reads (latest, list, progress of one pipeline) open
+one small file. A shard or the index is created whole and compacted by an atomic replace once it
+has doubled, and a line is appended with a single ``write``: a reader takes no lock and sees a
+file before or after each change. A last line still without its newline after a short pause
+was cut by a killed writer. Reading never needs write access.
+
+The registry is only an index: the manifests are the source of truth. A writer that finds a
+shard's last line cut rebuilds that shard from the manifests before it appends; a shard or index
+that is damaged (a cut line included) or missing while the index lists it makes the next reader
+rebuild it under the lock, or, without write access, read the manifests instead. Each is logged
+as a WARNING.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
+
+from checkpointing._errors import InvalidNameError
+from checkpointing.store._layout import is_marked
+from checkpointing.store._shards import (
+    INDEX,
+    SHARDS,
+    DamagedError,
+    Entries,
+    ShardFiles,
+    bounds_of,
+    entry_from_manifest,
+    line,
+    parse_index,
+    parse_shard,
+    shard_name,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from checkpointing.storage._local import LocalStorage
 
 __all__: list[str] = []
 
-SNAPSHOT = "checkpoint_metadata.json"
-JOURNAL = "checkpoint_metadata.journal"
-LOCK = "checkpoint_metadata.json.lock"
-REGISTRY_FILES = frozenset({SNAPSHOT, JOURNAL, LOCK})
-COMPACT_BYTES = 1 << 20
-FORMAT_VERSION = 1
-ENTRY_FIELDS = (
-    "checkpoint_id",
-    "pipeline_id",
-    "stage",
-    "timestamp",
-    "rows",
-    "data_hash",
-    "data_size",
-    "data_file",
-)
-
 logger = logging.getLogger(__name__)
 
-Entries = dict[str, dict[str, Any]]
+COMPACT_SLACK = 16 * 1024  # compact a shard once it is over twice its compacted size plus this
+SMALL_SHARD = 64 * 1024  # a shard this small is re-read after a delete, to drop it once empty
 
 
-def entry_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The registry entry (a subset of the manifest) of one checkpoint."""
-    return {key: manifest.get(key) for key in ENTRY_FIELDS}
-
-
-class Registry:
+class Registry(ShardFiles):
     """Process- and thread-safe index of checkpoints over a :class:`LocalStorage`.
 
     Args:
         storage: Where the files live.
-        lock_timeout: Seconds to wait for the lock before raising ``LockTimeoutError``.
-        scan_manifests: Returns every manifest in the directory (used to rebuild).
+        lock_timeout: Seconds a writer waits for the lock before ``LockTimeoutError``.
+        scan_manifests: Yields every manifest whose file name starts with the given prefix
+            (``None``: every manifest), to rebuild from.
     """
 
-    def __init__(
-        self,
-        storage: LocalStorage,
-        *,
-        lock_timeout: float,
-        scan_manifests: Callable[[], Iterable[dict[str, Any]]],
-    ) -> None:
-        self._storage = storage
-        self._lock_timeout = lock_timeout
-        self._scan = scan_manifests
+    # -- reading (no lock) -------------------------------------------------------------------
 
-    def _locked(self) -> Any:
-        return self._storage.lock(LOCK, timeout=self._lock_timeout)
+    def pipeline_entries(self, pipeline_id: str) -> Entries:
+        """The registered checkpoints of one pipeline, reading only its shard."""
+        if not self._storage.root_exists():
+            return {}  # reading never creates the directory
+        try:
+            return parse_shard(self._read_settled(shard_name(pipeline_id)), pipeline_id)[1]
+        except InvalidNameError:
+            return {}  # no checkpoint can have this pipeline id
+        except FileNotFoundError:
+            return self._without_shard(pipeline_id)
+        except DamagedError:
+            return self._repair(pipeline_id)
+
+    def _without_shard(self, pipeline_id: str) -> Entries:
+        try:
+            data = self._storage.read_bytes(INDEX)
+        except FileNotFoundError:
+            return {c: e for c, e in self._repair(None).items() if e["pipeline_id"] == pipeline_id}
+        if line({"pipeline_id": pipeline_id})[1:-2] not in data:
+            return {}  # not listed (the usual case: no checkpoint yet), known without parsing
+        # Listed without a shard: created or dropped under the lock right now, or deleted.
+        if pipeline_id not in self._index_bounds():
+            return {}
+        return self._repair(pipeline_id)
+
+    def pipelines(self) -> dict[str, str]:
+        """``{pipeline_id: lower bound of its checkpoints' timestamps}`` from the index."""
+        if not self._storage.root_exists():
+            return {}
+        return self._index_bounds()
+
+    def _index_bounds(self) -> dict[str, str]:
+        try:
+            return parse_index(self._read_settled(INDEX))[1]
+        except (FileNotFoundError, DamagedError):
+            return bounds_of(self._repair(None))
+
+    def all_entries(self) -> Entries:
+        """Every registered checkpoint: the index, then all shards read in one sweep."""
+        if not self._storage.root_exists():
+            return {}
+        try:
+            listed = set(parse_index(self._read_settled(INDEX))[1])
+        except (FileNotFoundError, DamagedError):
+            return self._repair(None)
+        entries: Entries = {}
+        for name, data in self._storage.read_all(SHARDS, ".jsonl").items():
+            pipeline_id = name[: -len(".jsonl")]
+            listed.discard(pipeline_id)
+            try:
+                entries.update(parse_shard(data, pipeline_id)[1])
+            except DamagedError:  # cut short (maybe being appended) or damaged: the careful way
+                entries.update(self.pipeline_entries(pipeline_id))
+        for pipeline_id in listed:  # listed but no shard: being created or removed, or lost
+            entries.update(self.pipeline_entries(pipeline_id))
+        return entries
+
+    def owner_of(self, checkpoint_id: str) -> str | None:
+        """The pipeline whose shard lists ``checkpoint_id`` (for a manifest that is unreadable).
+
+        An id is ``<pipeline_id>_<stage>_<time>_<hex>``, so only the prefixes ending before an
+        underscore are candidates.
+        """
+        parts = checkpoint_id.split("_")
+        for end in range(len(parts) - 3, 0, -1):
+            candidate = "_".join(parts[:end])
+            if checkpoint_id in self.pipeline_entries(candidate):
+                return candidate
+        return None
+
+    def unindexed_pipelines(self) -> list[str]:
+        """Pipelines with a shard that the index does not list."""
+        bounds = self.pipelines()
+        return sorted(self.shard_pipelines() - set(bounds))
+
+    # -- repair ------------------------------------------------------------------------------
+
+    def _repair(self, pipeline_id: str | None) -> Entries:
+        """Rebuild a damaged or missing shard (or everything) from the manifests and return it.
+
+        Without write access (or when the lock cannot be had) the manifests are read instead,
+        and nothing is written; an unmarked directory is only ever read.
+        """
+        if is_marked(self._storage):
+            try:
+                with self._locked():
+                    if pipeline_id is None:
+                        return self._checked_all_locked()
+                    return self._checked_pipeline_locked(pipeline_id)
+            except OSError as exc:  # read-only directory, lock held by a stuck process
+                logger.warning(
+                    "checkpoint registry in %s needs a rebuild it cannot write (%s); "
+                    "reading the manifests instead",
+                    self._storage.root,
+                    exc,
+                )
+        prefix = None if pipeline_id is None else f"{pipeline_id}_"
+        entries = {
+            m["checkpoint_id"]: entry_from_manifest(m)
+            for m in self._scan(prefix)
+            if pipeline_id is None or m["pipeline_id"] == pipeline_id
+        }
+        if entries and not is_marked(self._storage):
+            logger.warning(
+                "%s holds checkpoint manifests but no registry; read them instead (the next "
+                "save rebuilds the registry)",
+                self._storage.root,
+            )
+        return entries
+
+    def _checked_pipeline_locked(self, pipeline_id: str) -> Entries:
+        """Under the lock: the shard if it reads, nothing if it is (now) unlisted, or rebuild."""
+        try:
+            bounds = parse_index(self._read_locked(INDEX))[1]
+        except (FileNotFoundError, DamagedError):
+            return {
+                c: e
+                for c, e in self._checked_all_locked().items()
+                if e["pipeline_id"] == pipeline_id
+            }
+        try:
+            return parse_shard(self._read_locked(shard_name(pipeline_id)), pipeline_id)[1]
+        except FileNotFoundError:
+            if pipeline_id not in bounds:
+                return {}
+        except DamagedError:
+            pass
+        return self._rebuild_pipeline_locked(pipeline_id)
+
+    def _checked_all_locked(self) -> Entries:
+        try:
+            parse_index(self._read_locked(INDEX))
+        except (FileNotFoundError, DamagedError):
+            return self._rebuild_all_locked(warn=True)
+        return self.all_entries()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -88,99 +213,90 @@ class Registry:
         Deleters remove the manifest before they take the lock to record the deletion, so an
         entry added after this check can never outlive its manifest.
         """
-        self._append([{"op": "add", "entry": entry}], present=present)
-
-    def delete(self, checkpoint_ids: Iterable[str]) -> None:
-        """Forget ``checkpoint_ids`` (idempotent)."""
-        self._append([{"op": "delete", "checkpoint_id": cid} for cid in checkpoint_ids])
-
-    def _append(
-        self, records: list[dict[str, Any]], *, present: Callable[[], bool] | None = None
-    ) -> None:
-        if not records:
-            return
-        data = "".join(json.dumps(r, allow_nan=False) + "\n" for r in records).encode("utf-8")
         with self._locked():
             if present is not None and not present():
                 return
-            if not self._storage.exists(SNAPSHOT):
-                self._rebuild_locked(warn=self._storage.exists(JOURNAL))
-            self._storage.append_line(JOURNAL, data)
-            try:
-                journal_size = self._storage.size(JOURNAL)
-            except FileNotFoundError:
-                journal_size = 0
-            if journal_size > COMPACT_BYTES:
-                self._compact_locked()
+            if not self._storage.exists(INDEX):
+                # A new store (its manifest is included), unless shards show the index was lost.
+                self._rebuild_all_locked(warn=bool(self.shard_pipelines()))
+                return
+            pipeline_id, stamp = entry["pipeline_id"], entry["timestamp"]
+            name = shard_name(pipeline_id)
+            header = self._intact_header_locked(pipeline_id)
+            if header is None:
+                if self._storage.exists(name):
+                    self._rebuild_pipeline_locked(pipeline_id)  # includes this entry
+                    return
+                # A new pipeline: listed first, so the index always lists every shard.
+                self._index_append_locked(
+                    {"op": "add", "pipeline_id": pipeline_id, "oldest": stamp}
+                )
+                self._write_shard_locked(pipeline_id, {entry["checkpoint_id"]: entry})
+                return
+            if stamp < header["oldest"]:
+                self._index_append_locked(
+                    {"op": "add", "pipeline_id": pipeline_id, "oldest": stamp}
+                )
+            self._storage.append_line(name, line({"op": "add", "entry": entry}))
+            if self._storage.size(name) > 2 * header["base"] + COMPACT_SLACK:
+                self._compact_locked(pipeline_id)
 
-    def compact(self) -> None:
-        """Fold the journal into the snapshot now."""
+    def delete(self, checkpoints: Iterable[tuple[str, str]], *, settle: bool = False) -> None:
+        """Forget ``(pipeline_id, checkpoint_id)`` pairs (idempotent).
+
+        A shard left empty is removed. ``settle`` compacts each shard touched, so the index's
+        bound of its oldest checkpoint is exact again (retention calls it once per pipeline).
+        """
+        grouped: dict[str, list[str]] = {}
+        for pipeline_id, checkpoint_id in checkpoints:
+            grouped.setdefault(pipeline_id, []).append(checkpoint_id)
+        if not grouped:
+            return
         with self._locked():
-            self._compact_locked()
+            if not self._storage.exists(INDEX):
+                self._rebuild_all_locked(warn=True)  # the manifests are already gone
+                return
+            for pipeline_id, ids in grouped.items():
+                header = self._intact_header_locked(pipeline_id)
+                name = shard_name(pipeline_id)
+                if header is None:
+                    if self._storage.exists(name):
+                        self._rebuild_pipeline_locked(pipeline_id)
+                    continue
+                lines = b"".join(line({"op": "delete", "checkpoint_id": c}) for c in ids)
+                self._storage.append_line(name, lines)
+                size = self._storage.size(name)
+                if settle or size <= SMALL_SHARD or size > 2 * header["base"] + COMPACT_SLACK:
+                    self._compact_locked(
+                        pipeline_id, only_if_empty=not settle and size <= SMALL_SHARD
+                    )
 
-    def _compact_locked(self) -> None:
-        entries = self._read_locked()
-        self._write_snapshot(entries)
+    def settle(self, pipeline_id: str, bound: str) -> None:
+        """Make the index's bound for ``pipeline_id`` exact if it is below the oldest entry."""
+        with self._locked():
+            try:
+                header, entries = parse_shard(
+                    self._read_locked(shard_name(pipeline_id)), pipeline_id
+                )
+            except (FileNotFoundError, DamagedError):
+                return
+            oldest = min((e["timestamp"] for e in entries.values()), default=None)
+            if oldest is None or oldest > header["oldest"]:
+                self._compact_locked(pipeline_id)
+            elif oldest != bound:
+                self._index_append_locked(
+                    {"op": "set", "pipeline_id": pipeline_id, "oldest": oldest}
+                )
 
-    def _write_snapshot(self, entries: Entries) -> None:
-        self._storage.write_json_atomic(
-            SNAPSHOT, {"format_version": FORMAT_VERSION, "checkpoints": entries}
-        )
-        # A crash before this only replays idempotent records over the new snapshot. Replaced,
-        # not truncated in place, so a symlink planted at the journal's name is never followed.
-        if self._storage.exists(JOURNAL) or self._storage.path(JOURNAL).is_symlink():
-            self._storage.write_bytes_atomic(JOURNAL, b"")
+    def index_unlisted(self) -> int:
+        """List in the index every shard it misses (a damaged index); return how many."""
+        with self._locked():
+            missing = self.unindexed_pipelines()
+            for pipeline_id in missing:
+                self._compact_locked(pipeline_id)
+            return len(missing)
 
     def rebuild(self) -> int:
-        """Rebuild the snapshot from the manifests and empty the journal; return the count."""
+        """Rebuild every shard and the index from the manifests; return the number of entries."""
         with self._locked():
-            return len(self._rebuild_locked(warn=False))
-
-    def _rebuild_locked(self, *, warn: bool) -> Entries:
-        entries = {m["checkpoint_id"]: entry_from_manifest(m) for m in self._scan()}
-        if warn:
-            logger.warning(
-                "checkpoint registry %s was missing or corrupt; rebuilt it from %d manifest(s)",
-                self._storage.path(SNAPSHOT),
-                len(entries),
-            )
-        self._write_snapshot(entries)
-        return entries
-
-    # -- reading -----------------------------------------------------------------------------
-
-    def entries(self) -> Entries:
-        """Every registered checkpoint, ``{checkpoint_id: entry}``."""
-        if not self._storage.root_exists():
-            return {}  # reading never creates the directory
-        with self._locked():
-            return self._read_locked()
-
-    def _read_locked(self) -> Entries:
-        try:
-            snapshot = self._storage.read_json(SNAPSHOT)
-            entries: Entries = dict(snapshot["checkpoints"])
-            if snapshot.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"unknown format_version {snapshot.get('format_version')!r}")
-        except FileNotFoundError:
-            if not self._storage.exists(JOURNAL) and not any(True for _ in self._scan()):
-                return {}
-            return self._rebuild_locked(warn=True)
-        except (ValueError, KeyError, TypeError):
-            return self._rebuild_locked(warn=True)
-        try:
-            journal = self._storage.read_bytes(JOURNAL)
-        except FileNotFoundError:
-            return entries
-        for line in journal.splitlines():
-            try:
-                record = json.loads(line)
-                if record["op"] == "add":
-                    entries[record["entry"]["checkpoint_id"]] = record["entry"]
-                elif record["op"] == "delete":
-                    entries.pop(record["checkpoint_id"], None)
-            except (ValueError, KeyError, TypeError):
-                # A line torn by a killed writer or damaged on disk: the entry it held would
-                # silently vanish; the manifests still hold the truth, so rebuild from them.
-                return self._rebuild_locked(warn=True)
-        return entries
+            return len(self._rebuild_all_locked(warn=False))

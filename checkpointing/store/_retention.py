@@ -1,105 +1,218 @@
 """Retention of a checkpoint store: expire old checkpoints and remove what crashes left behind.
 
-Leftovers are temporary files of interrupted writes and data files without a manifest (each
-only once older than a grace period, so saves in progress elsewhere are left alone), manifests
-whose data file is gone, and registry entries without a manifest.
+Expiry reads the registry index, which keeps per pipeline a lower bound of its checkpoints'
+timestamps, and opens only the shards of pipelines that may hold an expired checkpoint: with
+nothing expired, it reads one small file whatever the store's size.
+
+The leftover sweep (temporary files of interrupted writes and data files without a manifest,
+each only once older than a grace period; manifests whose data file is gone; registry entries
+without a manifest, and manifests missing from the registry) lists the whole directory, so it
+runs only when there is evidence of a crash: every process that writes to a store holds a
+lease there, and a lease left unlocked means its holder died. It also runs when the last sweep
+is older than :data:`SWEEP_INTERVAL`, or when asked to. Only files named by the store's scheme
+(:mod:`checkpointing.store._layout`), in a directory marked as a store, are ever deleted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
+import math
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from checkpointing._errors import CheckpointNotFoundError, IntegrityError
-from checkpointing.storage._local import TEMP_PREFIX
+from checkpointing._errors import CheckpointError, CheckpointNotFoundError, IntegrityError
+from checkpointing.store._layout import (
+    CHECKPOINT_FILE,
+    REGISTRY_DIR,
+    foreign_files,
+    is_marked,
+    own_temp_file,
+)
 from checkpointing.store._manifest import DATA_SUFFIX, MANIFEST_SUFFIX
-from checkpointing.store._registry import REGISTRY_FILES
+from checkpointing.store._shards import SHARDS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
-    from checkpointing.store._manager import CheckpointManager
+    from checkpointing.store._catalog import Catalog
 
 __all__: list[str] = []
 
 logger = logging.getLogger(__name__)
 
+WRITERS = f"{REGISTRY_DIR}/writers"
+SWEPT = f"{REGISTRY_DIR}/swept"
+SWEEP_INTERVAL = 7 * 86400.0
 
-def expire_checkpoints(
-    manager: CheckpointManager,
-    retention_days: float,
-    *,
-    grace_seconds: float,
-    progress: Callable[[int, int], None] | None = None,
-) -> int:
-    """Delete the checkpoints older than ``retention_days``, then leftovers; return the count.
 
-    ``progress(done, total)`` is called as the registered checkpoints are examined.
-    """
+def check_retention(retention_days: float, keep_last: int | None) -> None:
+    """Raise ValueError for a retention that is negative, infinite or not a number."""
+    if not isinstance(retention_days, int | float) or not math.isfinite(retention_days):
+        raise ValueError(f"retention_days must be a finite number, not {retention_days!r}")
     if retention_days < 0:
         raise ValueError("retention_days must not be negative")
-    cutoff = (datetime.now(UTC) - timedelta(days=retention_days)).isoformat()
-    entries = manager._registry.entries()
-    deleted = 0
-    for done, (cid, entry) in enumerate(entries.items()):
-        if progress is not None and done % 256 == 0:
-            progress(done, len(entries))
-        if (entry.get("timestamp") or "") < cutoff and manager.delete_checkpoint(cid):
-            deleted += 1
-    remove_leftovers(manager, entries, grace_seconds)
-    if deleted:
-        logger.info("deleted %d checkpoint(s) older than %g day(s)", deleted, retention_days)
-    return deleted
+    if keep_last is not None and (
+        not isinstance(keep_last, int) or isinstance(keep_last, bool) or keep_last < 0
+    ):
+        raise ValueError(f"keep_last must be None or an int >= 0, not {keep_last!r}")
 
 
-def remove_leftovers(
-    manager: CheckpointManager, entries: dict[str, Any], grace_seconds: float
-) -> None:
-    """Remove leftovers of interrupted writes and deletes, and re-index unlisted manifests."""
-    storage, registry = manager.storage, manager._registry
-    names = set(storage.names())
-    removed: list[str] = list(storage.leftovers(older_than=grace_seconds))
-    for name in removed:
-        storage.remove_raw(name)
-    stems_with_manifest = set()
-    for name in names:
-        if name in REGISTRY_FILES or name.startswith(TEMP_PREFIX):
+def cutoff_of(retention_days: float) -> str:
+    """The ISO-8601 time before which a checkpoint is older than ``retention_days``."""
+    return (datetime.now(UTC) - timedelta(days=retention_days)).isoformat()
+
+
+def expire_checkpoints(
+    manager: Catalog,
+    retention_days: float,
+    *,
+    pipeline_ids: Collection[str] | None,
+    keep_last: int | None,
+    protect: Collection[str],
+    dry_run: bool,
+    grace_seconds: float,
+    sweep: bool | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[str]:
+    """Delete (or with ``dry_run`` only list) the expired checkpoints; see
+    :meth:`CheckpointManager.cleanup_old_checkpoints`."""
+    check_retention(retention_days, keep_last)
+    storage = manager._storage
+    if not storage.root_exists():
+        return []
+    if not is_marked(storage):
+        foreign = foreign_files(storage.names())
+        if foreign:
+            raise CheckpointError(
+                f"{storage.root} is not a checkpoint store (no stagepoint.store marker) and holds "
+                f"other files ({', '.join(sorted(foreign)[:3])}, ...): nothing was deleted"
+            )
+        return []  # nothing of a store yet, or a first save in progress
+    cutoff = cutoff_of(retention_days)
+    registry = manager._registry
+    if pipeline_ids is None:
+        candidates: dict[str, str | None] = {
+            p: bound for p, bound in registry.pipelines().items() if bound < cutoff
+        }
+    else:
+        candidates = dict.fromkeys(pipeline_ids)
+    protected = set(protect)
+    expired: list[str] = []
+    for done, (pipeline_id, bound) in enumerate(candidates.items()):
+        if progress is not None:
+            progress(done, len(candidates))
+        entries = registry.pipeline_entries(pipeline_id)
+        doomed = _select(entries, cutoff, keep_last, protected)
+        expired += doomed
+        if dry_run:
             continue
-        stem, suffix = os.path.splitext(name)  # noqa: PTH122 - a bare file name
-        if suffix == MANIFEST_SUFFIX:
-            stems_with_manifest.add(stem)
-            if not storage.exists(stem + DATA_SUFFIX) and storage.remove(name):
-                registry.delete([stem])
-                removed.append(name)
-        elif suffix == DATA_SUFFIX and stem + MANIFEST_SUFFIX not in names:
-            with contextlib.suppress(FileNotFoundError):
-                if not storage.exists(stem + MANIFEST_SUFFIX) and (
-                    storage.age_seconds(name) > grace_seconds
-                ):
-                    storage.remove(name)
-                    removed.append(name)
-    stale = [
-        cid
-        for cid in entries
-        if cid not in stems_with_manifest and not storage.exists(cid + MANIFEST_SUFFIX)
+        if doomed:
+            manager._delete_many(pipeline_id, doomed)
+        elif bound is not None:
+            registry.settle(pipeline_id, bound)  # the bound was below the oldest: raise it
+    if not dry_run:
+        if expired:
+            logger.info(
+                "deleted %d checkpoint(s) older than %g day(s)", len(expired), retention_days
+            )
+        maybe_sweep(manager, grace_seconds=grace_seconds, sweep=sweep)
+    return sorted(expired)
+
+
+def _select(
+    entries: dict[str, dict[str, Any]], cutoff: str, keep_last: int | None, protected: set[str]
+) -> list[str]:
+    """The ids older than ``cutoff`` that neither ``keep_last`` nor ``protected`` keeps."""
+    kept = set(protected)
+    if keep_last:
+        by_stage: dict[object, list[dict[str, Any]]] = {}
+        for entry in entries.values():
+            by_stage.setdefault(entry.get("stage"), []).append(entry)
+        for group in by_stage.values():
+            group.sort(key=lambda e: (e["timestamp"], e["checkpoint_id"]), reverse=True)
+            kept.update(e["checkpoint_id"] for e in group[:keep_last])
+    return [
+        cid for cid, entry in entries.items() if entry["timestamp"] < cutoff and cid not in kept
     ]
-    missing = [
-        stem
-        for stem in stems_with_manifest
-        if stem not in entries and storage.exists(stem + MANIFEST_SUFFIX)
+
+
+def maybe_sweep(manager: Catalog, *, grace_seconds: float, sweep: bool | None) -> None:
+    """Run the leftover sweep if asked (``True``), or (``None``) on evidence of a crash or when
+    the last one is older than :data:`SWEEP_INTERVAL`."""
+    if sweep is False:
+        return
+    storage = manager._storage
+    dead = storage.expired_leases(WRITERS)
+    if sweep is None and not dead:
+        try:
+            if storage.age_seconds(SWEPT) < SWEEP_INTERVAL:
+                return
+        except FileNotFoundError:
+            pass
+    remove_leftovers(manager, grace_seconds)
+    for name, noticed in dead:
+        # Once the grace period has passed since the death was noticed, every leftover of
+        # the dead process is old enough to have been removed by this sweep.
+        if noticed >= grace_seconds:
+            storage.remove(name)
+    storage.write_bytes_atomic(SWEPT, datetime.now(UTC).isoformat().encode() + b"\n")
+
+
+def remove_leftovers(manager: Catalog, grace_seconds: float) -> None:
+    """Remove leftovers of interrupted writes and deletes, and re-index unlisted manifests."""
+    storage, registry = manager._storage, manager._registry
+    names = storage.names()
+    removed = _remove_temp_files(manager, grace_seconds)
+    manifests: set[str] = set()
+    data: set[str] = set()
+    for name in names:
+        found = CHECKPOINT_FILE.fullmatch(name)
+        if found is not None:
+            (manifests if found["kind"] == "json" else data).add(found["id"])
+    for cid in data - manifests:  # a save or delete interrupted between the two files
+        with contextlib.suppress(FileNotFoundError):
+            if storage.age_seconds(cid + DATA_SUFFIX) > grace_seconds and not storage.exists(
+                cid + MANIFEST_SUFFIX
+            ):
+                removed += storage.remove(cid + DATA_SUFFIX)
+    gone: set[str] = set()
+    for cid in manifests - data:  # only a deleted data file leaves a manifest alone
+        try:
+            pipeline_id = manager.get_state(cid)["pipeline_id"]
+        except (CheckpointNotFoundError, IntegrityError):
+            continue  # not provably a manifest of ours: left alone
+        if not storage.exists(cid + DATA_SUFFIX) and storage.remove(cid + MANIFEST_SUFFIX):
+            registry.delete([(pipeline_id, cid)])
+            gone.add(cid)
+    registered = registry.all_entries()
+    stale = [
+        (entry["pipeline_id"], cid)
+        for cid, entry in registered.items()
+        if cid not in manifests and not storage.exists(cid + MANIFEST_SUFFIX)
     ]
     registry.delete(stale)
-    for stem in missing:
+    missing = sorted(manifests - set(registered) - gone)
+    for cid in missing:
         with contextlib.suppress(CheckpointNotFoundError, IntegrityError):
-            manager._index(manager.get_state(stem))
-    if removed or stale or missing:
+            manager._index(manager.get_state(cid))
+    unlisted = registry.index_unlisted()
+    if removed or gone or stale or missing or unlisted:
         logger.info(
-            "cleanup removed %d leftover file(s), %d stale registry entr(ies), "
-            "re-indexed %d checkpoint(s)",
-            len(removed),
+            "cleanup removed %d leftover file(s) and %d manifest(s) without data, dropped %d "
+            "stale registry entr(ies), re-indexed %d checkpoint(s) and %d pipeline(s)",
+            removed,
+            len(gone),
             len(stale),
             len(missing),
+            unlisted,
         )
+
+
+def _remove_temp_files(manager: Catalog, grace: float) -> int:
+    """Remove the store's temporary files older than ``grace`` seconds; return how many."""
+    storage = manager._storage
+    old = [n for n in storage.leftovers(older_than=grace) if own_temp_file(n)]
+    for subdir in (REGISTRY_DIR, SHARDS):  # everything in the registry's folders is the store's
+        old += storage.leftovers(older_than=grace, subdir=subdir)
+    return sum(storage.remove_raw(name) for name in old)

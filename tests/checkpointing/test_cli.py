@@ -48,7 +48,10 @@ def test_list_table_is_aligned(store, capsys):
         (["progress", "etl"], lambda obj, ids: obj["completed_stages"] == ["extract", "transform"]),
         (["verify"], lambda obj, ids: obj["checked"] == 2 and obj["bad"] == []),
         (["rebuild"], lambda obj, ids: obj == {"entries": 2}),
-        (["cleanup", "--retention-days", "1"], lambda obj, ids: obj == {"deleted": 0}),
+        (
+            ["cleanup", "--retention-days", "1"],
+            lambda obj, ids: obj == {"deleted": 0, "deleted_runs": 0},
+        ),
     ],
 )
 def test_json_output(store, capsys, argv, check):

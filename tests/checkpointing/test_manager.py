@@ -22,6 +22,7 @@ from checkpointing import (
     IntegrityError,
     InvalidNameError,
 )
+from checkpointing.store._layout import STORE_FILES
 
 
 @pytest.fixture
@@ -219,45 +220,37 @@ def test_cleanup_removes_leftovers_after_the_grace_period(manager):
     (manager.checkpoint_dir / f"{orphan_data}.json").unlink()  # data without manifest
     no_data = manager.save_checkpoint("etl", "s", frame(5))
     (manager.checkpoint_dir / f"{no_data}.parquet").unlink()  # manifest without data
-    temp = manager.checkpoint_dir / f".tmp-{kept}x.parquet-0123456789abcdef"
+    temp = manager.checkpoint_dir / f".tmp-{orphan_data}.parquet-0123456789abcdef"
     temp.write_bytes(b"partial")
     old = time.time() - 3600
     for path in manager.checkpoint_dir.iterdir():
         os.utime(path, (old, old))
-    assert manager.cleanup_old_checkpoints(retention_days=7) == 0
-    names = sorted(p.name for p in manager.checkpoint_dir.iterdir())
-    assert names == sorted(
-        [
-            f"{kept}.json",
-            f"{kept}.parquet",
-            "checkpoint_metadata.journal",
-            "checkpoint_metadata.json",
-            "checkpoint_metadata.json.lock",
-        ]
-    )
+    assert manager.cleanup_old_checkpoints(retention_days=7, sweep=True) == 0
+    names = {p.name for p in manager.checkpoint_dir.iterdir()}
+    assert names == {f"{kept}.json", f"{kept}.parquet"} | STORE_FILES
     assert [e["checkpoint_id"] for e in manager.list_checkpoints()] == [kept]
 
 
 def test_fresh_leftovers_are_kept_within_the_grace_period(manager):
     checkpoint_id = manager.save_checkpoint("etl", "s", frame(5))
     (manager.checkpoint_dir / f"{checkpoint_id}.json").unlink()
-    temp = manager.checkpoint_dir / ".tmp-x.parquet-0123456789abcdef"
+    temp = manager.checkpoint_dir / f".tmp-{checkpoint_id}.json-0123456789abcdef"
     temp.write_bytes(b"partial")
-    manager.cleanup_old_checkpoints()
+    manager.cleanup_old_checkpoints(sweep=True)
     assert temp.exists()
     assert (manager.checkpoint_dir / f"{checkpoint_id}.parquet").exists()
-    manager.cleanup_old_checkpoints(grace_seconds=0)
+    manager.cleanup_old_checkpoints(grace_seconds=0, sweep=True)
     assert not temp.exists()
 
 
 def test_cleanup_reindexes_a_durable_checkpoint_missing_from_the_registry(manager):
+    first = manager.save_checkpoint("etl", "s", frame(5))
+    shard = manager.checkpoint_dir / "registry" / "pipelines" / "etl.jsonl"
+    before = shard.read_bytes()
     checkpoint_id = manager.save_checkpoint("etl", "s", frame(5))
-    (manager.checkpoint_dir / "checkpoint_metadata.journal").write_bytes(b"")
-    (manager.checkpoint_dir / "checkpoint_metadata.json").write_text(
-        json.dumps({"format_version": 1, "checkpoints": {}})
-    )
-    assert manager.list_checkpoints() == []
-    manager.cleanup_old_checkpoints()
+    shard.write_bytes(before)  # as if killed between the manifest and the registry
+    assert manager.get_latest_checkpoint("etl") == first
+    manager.cleanup_old_checkpoints(sweep=True)
     assert manager.get_latest_checkpoint("etl") == checkpoint_id
 
 

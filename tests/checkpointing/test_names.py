@@ -64,3 +64,19 @@ def test_too_long_together_is_rejected():
 def test_multibyte_names_are_measured_in_bytes():
     with pytest.raises(InvalidNameError, match="too long"):
         new_checkpoint_id("é" * 100, "s")
+
+
+def test_the_forbidden_character_class_is_exactly_unicodes_control_and_format_characters():
+    """The precompiled class used for speed rejects exactly the Cc and Cf code points."""
+    import sys
+    import unicodedata
+
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        try:
+            validate_name(f"a{ch}b")
+            reason = ""
+        except InvalidNameError as exc:
+            reason = str(exc)
+        forbidden = unicodedata.category(ch) in ("Cc", "Cf")
+        assert ("control or format" in reason) == forbidden, hex(code)

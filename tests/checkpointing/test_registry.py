@@ -1,15 +1,18 @@
-"""The registry: journal appends, compaction, rebuild from manifests, torn lines, lock timeout."""
+"""The registry: one shard per pipeline, the index, compaction, repair, torn lines, migration."""
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 
 import pandas as pd
 import pytest
 
 from checkpointing import CheckpointManager, LockTimeoutError
 from checkpointing.store import _registry
+from checkpointing.store._layout import LOCK, MARKER
+from checkpointing.store._shards import INDEX, shard_name
 
 
 @pytest.fixture
@@ -17,90 +20,179 @@ def manager(tmp_path):
     return CheckpointManager(tmp_path)
 
 
-def save(manager, n=3, stage="s"):
-    return [manager.save_checkpoint("etl", stage, pd.DataFrame({"a": [i]})) for i in range(n)]
+def save(manager, n=3, pipeline="etl", stage="s"):
+    return [manager.save_checkpoint(pipeline, stage, pd.DataFrame({"a": [i]})) for i in range(n)]
 
 
-def journal(manager):
-    return (manager.checkpoint_dir / _registry.JOURNAL).read_bytes()
+def lines(manager, name):
+    return [json.loads(line) for line in (manager.checkpoint_dir / name).read_bytes().splitlines()]
 
 
-def test_each_save_appends_one_journal_line(manager):
+def listed(manager, pipeline_id=None):
+    return {e["checkpoint_id"] for e in manager.list_checkpoints(pipeline_id)}
+
+
+def test_each_save_appends_one_line_to_its_pipelines_shard(manager):
     ids = save(manager, 3)
-    lines = [json.loads(line) for line in journal(manager).splitlines()]
-    assert [(r["op"], r["entry"]["checkpoint_id"]) for r in lines] == [("add", i) for i in ids]
+    other = save(manager, 1, pipeline="other")
+    shard = lines(manager, shard_name("etl"))
+    assert shard[0]["op"] == "shard" and shard[0]["pipeline_id"] == "etl"
+    assert [(r["op"], r["entry"]["checkpoint_id"]) for r in shard[1:]] == [("add", i) for i in ids]
+    assert [r["entry"]["checkpoint_id"] for r in lines(manager, shard_name("other"))[1:]] == other
+    index = lines(manager, INDEX)
+    assert {r["pipeline_id"] for r in index[1:]} == {"etl", "other"}
     manager.delete_checkpoint(ids[0])
-    assert json.loads(journal(manager).splitlines()[-1]) == {
-        "op": "delete",
-        "checkpoint_id": ids[0],
-    }
+    assert lines(manager, shard_name("etl"))[-1] == {"op": "delete", "checkpoint_id": ids[0]}
 
 
-def test_journal_is_compacted_into_the_snapshot(manager, monkeypatch):
-    monkeypatch.setattr(_registry, "COMPACT_BYTES", 1000)
-    ids = save(manager, 12)
-    snapshot = json.loads((manager.checkpoint_dir / _registry.SNAPSHOT).read_text())
-    assert len(journal(manager)) <= 1000
-    assert len(snapshot["checkpoints"]) >= 3
-    assert {e["checkpoint_id"] for e in manager.list_checkpoints()} == set(ids)
-
-
-@pytest.mark.parametrize("damage", ["missing", "garbage", "wrong shape", "unknown version"])
-def test_bad_snapshot_is_rebuilt_from_manifests_with_a_warning(manager, damage, caplog):
-    ids = save(manager, 3)
-    manager._registry.compact()  # everything in the snapshot, nothing in the journal
-    snapshot = manager.checkpoint_dir / _registry.SNAPSHOT
-    contents = {
-        "garbage": "{{{",
-        "wrong shape": "[1, 2]",
-        "unknown version": json.dumps({"format_version": 99, "checkpoints": {}}),
-    }
-    if damage == "missing":
-        snapshot.unlink()
-    else:
-        snapshot.write_text(contents[damage])
-    with caplog.at_level(logging.WARNING, logger="checkpointing"):
-        listed = {e["checkpoint_id"] for e in manager.list_checkpoints()}
-    assert listed == set(ids)
-    assert any("rebuilt" in r.getMessage() for r in caplog.records)
-    assert json.loads(snapshot.read_text())["format_version"] == 1
-
-
-def test_torn_last_journal_line_is_ignored_and_repaired(manager):
+def test_reading_one_pipeline_opens_only_its_shard(manager, caplog):
     ids = save(manager, 2)
-    path = manager.checkpoint_dir / _registry.JOURNAL
+    save(manager, 2, pipeline="other")
+    (manager.checkpoint_dir / shard_name("other")).write_bytes(b"\x00damaged")
+    caplog.set_level(logging.WARNING, logger="checkpointing")
+    assert manager.get_latest_checkpoint("etl") == ids[-1]
+    assert listed(manager, "etl") == set(ids)
+    assert manager.get_pipeline_progress("etl")["total_checkpoints"] == 2
+    assert not caplog.records  # the damaged shard of "other" was never read
+    assert len(listed(manager)) == 4  # reading everything finds and repairs it
+    assert any("rebuilt it from 2 manifest(s)" in r.getMessage() for r in caplog.records)
+
+
+def test_shards_are_compacted_once_they_double(manager, monkeypatch):
+    monkeypatch.setattr(_registry, "COMPACT_SLACK", 1000)
+    path = manager.checkpoint_dir / shard_name("etl")
+    ids, compactions, last_base = [], 0, None
+
+    def check():
+        nonlocal compactions, last_base
+        data = path.read_bytes()
+        header = json.loads(data.splitlines()[0])
+        longest = max(len(line) + 1 for line in data.splitlines())
+        assert len(data) <= 2 * header["base"] + 1000 + longest  # never much over twice its size
+        compactions += header["base"] != last_base
+        last_base = header["base"]
+
+    for _ in range(40):
+        ids += save(manager, 1)
+        check()
+    for cid in ids[:35]:
+        manager.delete_checkpoint(cid)
+        check()
+    assert compactions >= 4
+    assert listed(manager, "etl") == set(ids[35:])
+    header = json.loads(path.read_bytes().splitlines()[0])
+    assert header["oldest"] <= min(manager.get_state(c)["timestamp"] for c in ids[35:])
+
+
+def test_a_pipeline_left_without_checkpoints_leaves_no_shard(manager):
+    ids = save(manager, 2)
+    keep = save(manager, 1, pipeline="other")
+    for cid in ids:
+        manager.delete_checkpoint(cid)
+    assert not (manager.checkpoint_dir / shard_name("etl")).exists()
+    assert manager.list_pipelines() == ["other"]
+    assert listed(manager) == set(keep)
+    again = save(manager, 1)
+    assert listed(manager, "etl") == set(again)
+
+
+def test_a_torn_last_line_is_read_as_damage_and_rebuilt(manager, caplog):
+    ids = save(manager, 2)
+    path = manager.checkpoint_dir / shard_name("etl")
     with path.open("ab") as f:
-        f.write(b'{"op": "add", "entry": {"checkpoint_id": "etl_s_2')  # killed mid-append
-    assert {e["checkpoint_id"] for e in manager.list_checkpoints()} == set(ids)
+        f.write(b'{"op":"add","entry":{"checkpoint_id":"etl_s_2')  # killed mid-append
+    caplog.set_level(logging.WARNING, logger="checkpointing")
+    assert listed(manager, "etl") == set(ids)
+    assert any("rebuilt it from 2 manifest(s)" in r.getMessage() for r in caplog.records)
+    assert path.read_bytes().endswith(b"\n")
+
+
+def test_a_writer_rebuilds_a_torn_shard_before_appending(manager):
+    ids = save(manager, 2)
+    with (manager.checkpoint_dir / shard_name("etl")).open("ab") as f:
+        f.write(b'{"op":"add","ent')
     more = save(manager, 1)
-    assert {e["checkpoint_id"] for e in manager.list_checkpoints()} == set(ids + more)
-    assert json.loads(journal(manager).splitlines()[-1])["entry"]["checkpoint_id"] == more[0]
+    records = lines(manager, shard_name("etl"))
+    assert {r["entry"]["checkpoint_id"] for r in records[1:]} == set(ids + more)
+
+
+@pytest.mark.parametrize("damage", ["shard deleted", "index deleted", "registry deleted"])
+def test_a_missing_registry_file_is_rebuilt_from_the_manifests(manager, damage, caplog):
+    ids = save(manager, 3)
+    target = {
+        "shard deleted": shard_name("etl"),
+        "index deleted": INDEX,
+        "registry deleted": "registry",
+    }[damage]
+    path = manager.checkpoint_dir / target
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
+    caplog.set_level(logging.WARNING, logger="checkpointing")
+    assert manager.get_latest_checkpoint("etl") == ids[-1]
+    assert listed(manager) == set(ids)
+    assert any("rebuilt it from 3 manifest(s)" in r.getMessage() for r in caplog.records)
+    assert (manager.checkpoint_dir / shard_name("etl")).exists()
+    assert (manager.checkpoint_dir / INDEX).exists()
+
+
+def test_an_unknown_pipeline_is_answered_from_the_index_without_a_scan(manager, caplog):
+    save(manager, 2)
+    caplog.set_level(logging.DEBUG, logger="checkpointing")
+    assert manager.get_latest_checkpoint("nope") is None
+    assert manager.list_checkpoints("nope") == []
+    assert manager.list_checkpoints("../escape") == []
+    assert not caplog.records
+
+
+def test_an_out_of_order_timestamp_lowers_the_index_bound(manager):
+    ids = save(manager, 2)
+    path = manager.checkpoint_dir / f"{ids[1]}.json"
+    state = json.loads(path.read_text())
+    state["timestamp"] = "2001-01-01T00:00:00+00:00"  # as if another host's clock were behind
+    path.write_text(json.dumps(state))
+    manager._index(manager.get_state(ids[1]))  # re-registered with the older time
+    assert dict(manager._registry.pipelines())["etl"] == "2001-01-01T00:00:00+00:00"
+    assert manager.cleanup_old_checkpoints(retention_days=7) == 1
+    assert listed(manager) == {ids[0]}
 
 
 def test_rebuild_returns_the_count_and_drops_dangling_entries(manager):
     ids = save(manager, 3)
     (manager.checkpoint_dir / f"{ids[0]}.json").unlink()
     assert manager.rebuild_registry() == 2
-    assert {e["checkpoint_id"] for e in manager.list_checkpoints()} == set(ids[1:])
-    assert journal(manager) == b""
+    assert listed(manager) == set(ids[1:])
+    assert len(lines(manager, shard_name("etl"))) == 3
 
 
-def test_registry_files_are_not_mistaken_for_manifests(manager):
-    save(manager, 2)
-    manager._registry.compact()
-    assert manager.rebuild_registry() == 2
+def test_a_registry_of_the_previous_format_is_read_and_migrated(manager, caplog):
+    ids = save(manager, 2)
+    directory = manager.checkpoint_dir
+    shutil.rmtree(directory / "registry")
+    (directory / MARKER).unlink()
+    entries = {cid: {"checkpoint_id": cid} for cid in ids}
+    (directory / "checkpoint_metadata.json").write_text(
+        json.dumps({"format_version": 1, "checkpoints": entries})
+    )
+    (directory / "checkpoint_metadata.journal").write_text("")
+    fresh = CheckpointManager(directory)
+    caplog.set_level(logging.INFO, logger="checkpointing")
+    assert listed(fresh) == set(ids)
+    assert any("migrated" in r.getMessage() for r in caplog.records)
+    assert not (directory / "checkpoint_metadata.json").exists()
+    assert (directory / MARKER).exists()
+    more = save(fresh, 1)
+    assert listed(fresh, "etl") == set(ids + more)
 
 
-def test_lock_timeout_raises_lock_timeout_error(manager):
+def test_writers_wait_for_the_lock_and_readers_do_not(manager):
     import filelock
 
-    save(manager, 1)
-    lock_path = manager.checkpoint_dir / _registry.LOCK
+    ids = save(manager, 1)
+    lock_path = manager.checkpoint_dir / LOCK
     held = CheckpointManager(manager.checkpoint_dir, lock_timeout=0.05)
-    with (
-        filelock.FileLock(lock_path, thread_local=False, is_singleton=False),
-        pytest.raises(LockTimeoutError) as info,
-    ):
-        held.list_checkpoints()
+    with filelock.FileLock(lock_path, thread_local=False, is_singleton=False):
+        assert held.get_latest_checkpoint("etl") == ids[0]
+        assert listed(held) == set(ids)
+        with pytest.raises(LockTimeoutError) as info:
+            held.save_checkpoint("etl", "s", pd.DataFrame({"a": [9]}))
     assert info.value.path == str(lock_path)
     assert "delete" in str(info.value)

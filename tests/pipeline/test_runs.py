@@ -125,36 +125,14 @@ def test_a_claim_is_exclusive_and_ends_with_its_holder(store):
     again.release()
 
 
-def test_cleanup_drops_old_finished_records_only(store, live_owner):
-    old = (datetime.now(UTC) - timedelta(days=10)).isoformat()
-    stale = RunRecord(
-        "etl",
-        "etl_20200101_000000_000000aaaaaa",
-        status="complete",
-        started_at=old,
-        finished_at=old,
-    )
-    live = RunRecord("etl", "etl_20200101_000000_000001aaaaaa", status="running", started_at=old)
-    fresh = RunRecord("etl", new_pipeline_id("etl"), status="failed")
-    for record in (stale, live, fresh):
-        store.write(record)
-    live_owner(live.pipeline_id)
-    assert store.cleanup(7) == 1
-    with pytest.raises(RunNotFoundError):
-        store.read(stale.pipeline_id)
-    assert store.read(live.pipeline_id).status == "running"
-    assert store.read(fresh.pipeline_id).status == "failed"
-
-
-def test_cleanup_drops_the_item_commits_of_the_records_it_drops(store, tmp_path):
-    old = (datetime.now(UTC) - timedelta(days=10)).isoformat()
-    stale = RunRecord("etl", "etl_20200101_000000_000000aaaaaa", "complete", old, old)
+def test_deleting_a_record_drops_its_item_commits(store, tmp_path):
+    stale = RunRecord("etl", "etl_20200101_000000_000000aaaaaa", status="complete")
     fresh = RunRecord("etl", new_pipeline_id("etl"), status="failed")
     storage = LocalStorage(tmp_path)
     for record in (stale, fresh):
         store.write(record)
         for key in ("AAPL", "MSFT"):
             _items.commit(storage, record.pipeline_id, "fetch", key, f"{key}-checkpoint")
-    assert store.cleanup(7) == 1
+    assert store.delete(stale.pipeline_id)
     assert storage.names(f"items/{stale.pipeline_id}") == []
     assert _items.committed(storage, fresh.pipeline_id, "fetch", "MSFT") == "MSFT-checkpoint"

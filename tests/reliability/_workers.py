@@ -25,6 +25,7 @@ import pandas as pd
 
 import checkpointing.store._registry as registry_module
 from checkpointing import CheckpointManager, CheckpointNotFoundError, IntegrityError
+from checkpointing.store._layout import LOCK
 from logging_ext import JsonFormatter, PipelineLogger, ProcessSafeRotatingFileHandler
 
 PRELOAD = ["numpy", "pandas", "pyarrow", "pyarrow.parquet", "checkpointing", "logging_ext"]
@@ -76,8 +77,8 @@ def save_loop(directory: str, done: str, worker: str, ready: Any) -> None:
 
 
 def compact_loop(directory: str, done: str, worker: str, ready: Any) -> None:
-    """Save, compact the registry often (tiny journal limit) and rebuild it, forever."""
-    registry_module.COMPACT_BYTES = 2048
+    """Save, compact the registry often (tiny shard limit) and rebuild it, forever."""
+    registry_module.COMPACT_SLACK = 2048
     manager = CheckpointManager(directory, lock_timeout=30)
     _ready(ready)
     i = 0
@@ -224,6 +225,107 @@ def full_disk_logging(log_dir: str, limit: int, records: int) -> None:
 def hold_registry_lock(directory: str, ready: Any, seconds: float) -> None:
     """Take the registry lock of ``directory`` and hold it for ``seconds`` (or until killed)."""
     manager = CheckpointManager(directory)
-    with manager.storage.lock(registry_module.LOCK, timeout=10):
+    with manager.storage.lock(LOCK, timeout=10):
         _ready(ready)
         time.sleep(seconds)
+
+
+# -- read-only users -----------------------------------------------------------------------------
+
+NOBODY = 65534
+
+
+def _drop_privileges() -> None:
+    """Become ``nobody`` (the suite runs as root, for whom file modes do not stop writes)."""
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+def read_as_nobody(directory: str, warm: str) -> None:
+    """As ``nobody``, read a store it cannot write; print what each reading call returned.
+
+    Imports and first calls happen before the privileges are dropped (on ``warm``, another
+    store), because the interpreter's own files are not readable by ``nobody`` here.
+    """
+    import io
+    from contextlib import redirect_stdout
+
+    from checkpointing.cli._main import main as cli
+
+    def run_cli(*argv: str) -> dict[str, Any]:
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli(["--dir", directory, *argv, "--json"])
+        return {"code": code, "out": json.loads(out.getvalue() or "null"), "err": err.getvalue()}
+
+    warm_manager = CheckpointManager(warm)
+    warm_manager.load_checkpoint(warm_manager.list_checkpoints()[0]["checkpoint_id"])
+    with redirect_stdout(io.StringIO()):
+        cli(["--dir", warm, "verify"])
+    _drop_privileges()
+    try:
+        Path(directory, "probe").write_text("x")
+    except PermissionError:
+        writable = False
+    else:
+        writable = True
+    manager = CheckpointManager(directory)
+    latest = manager.get_latest_checkpoint("etl")
+    result = {
+        "uid": os.getuid(),
+        "writable": writable,
+        "latest": latest,
+        "list": [e["checkpoint_id"] for e in manager.list_checkpoints()],
+        "list_etl": [e["checkpoint_id"] for e in manager.list_checkpoints("etl")],
+        "progress": manager.get_pipeline_progress("etl")["total_checkpoints"],
+        "loaded_rows": None if latest is None else len(manager.load_checkpoint(latest)["data"]),
+        "cli_list": run_cli("list"),
+        "cli_verify": run_cli("verify"),
+        "cli_progress": run_cli("progress", "etl"),
+        "cli_show": run_cli("show", str(latest)),
+    }
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def save_while_read(directory: str, pipelines: int, seconds: float, ready: Any) -> None:
+    """Save small checkpoints round-robin over ``pipelines`` pipelines, compacting the shards
+    every few saves and rebuilding the registry now and then, for ``seconds``."""
+    registry_module.COMPACT_SLACK = 512
+    manager = CheckpointManager(directory, lock_timeout=30)
+    manager.save_checkpoint("p0", "s", small_frame(0))
+    _ready(ready)
+    deadline = time.monotonic() + seconds
+    i = 1
+    while time.monotonic() < deadline:
+        manager.save_checkpoint(f"p{i % pipelines}", "s", small_frame(i, rows=5))
+        if i % 25 == 0:
+            manager.rebuild_registry()
+        i += 1
+
+
+def list_as_nobody(directory: str, seconds: float) -> None:
+    """As ``nobody``, list a store being written for ``seconds``; print what was seen.
+
+    A view is torn if a checkpoint listed once is missing from a later listing (the writer
+    only adds) or a listed checkpoint's manifest cannot be read.
+    """
+    manager = CheckpointManager(directory)
+    manager.list_checkpoints()
+    _drop_privileges()
+    seen: set[str] = set()
+    rounds = torn = unreadable = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        listed = {e["checkpoint_id"] for e in manager.list_checkpoints()}
+        listed_p1 = {e["checkpoint_id"] for e in manager.list_checkpoints("p1")}
+        torn += len(seen - listed) + len({c for c in seen if c.startswith("p1_")} - listed_p1)
+        for cid in listed - seen:
+            try:
+                manager.get_state(cid)
+            except (CheckpointNotFoundError, IntegrityError):
+                unreadable += 1
+        seen |= listed
+        rounds += 1
+    result = {"rounds": rounds, "seen": len(seen), "torn": torn, "unreadable": unreadable}
+    sys.stdout.write(json.dumps(result) + "\n")

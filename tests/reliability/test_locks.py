@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from checkpointing import CheckpointError, CheckpointManager, LockTimeoutError
-from checkpointing.store._registry import LOCK
+from checkpointing.store._layout import LOCK
 from tests.reliability import _workers
 
 FRAME = pd.DataFrame({"x": [1.0, 2.0]})
@@ -35,9 +35,11 @@ def test_a_lock_held_by_a_sigkilled_process_is_released_by_the_kernel(tmp_path, 
     directory = tmp_path / "ckpt"
     CheckpointManager(directory).save_checkpoint("etl", "before", FRAME)
     holder = _hold(procs, directory, 3600)
-    # While the holder lives, the lock really is held.
+    # While the holder lives, the lock really is held: a write waits; a read does not.
+    waiting = CheckpointManager(directory, lock_timeout=0.2)
     with pytest.raises(LockTimeoutError):
-        CheckpointManager(directory, lock_timeout=0.2).list_checkpoints()
+        waiting.save_checkpoint("etl", "blocked", FRAME)
+    assert [e["stage"] for e in waiting.list_checkpoints()] == ["before"]
     os.kill(holder.pid, signal.SIGKILL)
     holder.join()
     assert holder.exitcode == -signal.SIGKILL

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 import checkpointing.store._manager as manager_module
 from checkpointing import CheckpointManager, InvalidNameError, Pipeline
-from checkpointing.store._registry import JOURNAL, LOCK, SNAPSHOT
+from checkpointing.store._layout import LOCK, MARKER
+from checkpointing.store._shards import INDEX, shard_name
 from logging_ext import JsonFormatter, PipelineLogger
 from tests._json import loads_strict
 from tests.reliability.conftest import strict_json_lines
@@ -145,8 +146,9 @@ TEMP_SUFFIX = "0101010101010101"
 @pytest.mark.parametrize(
     "planted",
     [
-        SNAPSHOT,
-        JOURNAL,
+        MARKER,
+        INDEX,
+        shard_name("etl"),
         LOCK,
         f"{FIXED_ID}.parquet",
         f"{FIXED_ID}.json",
@@ -170,17 +172,19 @@ def test_symlinks_where_files_will_go_are_not_followed(tmp_path, monkeypatch, pl
     try:
         manager.save_checkpoint("etl", "load", FRAME)
     except OSError as exc:
-        # Files opened in place (temporary files, the journal) refuse a symlink: O_NOFOLLOW.
-        assert planted.startswith(".tmp-") or planted in (JOURNAL, LOCK), exc
+        # Files opened in place (temporary files, the lock) refuse a symlink: O_NOFOLLOW.
+        assert planted.startswith(".tmp-") or planted == LOCK, exc
     assert outside.read_bytes() == b"precious", "a symlink was followed"
     monkeypatch.undo()
     if planted == LOCK:
         # filelock refuses a symlinked lock file; the error names it until someone removes it.
         with pytest.raises(OSError, match="symbolic links"):
-            manager.list_checkpoints()
+            manager.save_checkpoint("etl", "again", FRAME)
+        assert manager.list_checkpoints()  # reading takes no lock
         link.unlink()
     for entry in manager.list_checkpoints():
         manager.verify_checkpoint(entry["checkpoint_id"])
+    assert outside.read_bytes() == b"precious", "a symlink was followed"
 
 
 # -- data -----------------------------------------------------------------------------------

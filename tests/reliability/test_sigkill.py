@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 
 from checkpointing import CheckpointManager
-from checkpointing.store._registry import JOURNAL, LOCK, SNAPSHOT
+from checkpointing.store._layout import STORE_FILES
 from tests.reliability import _workers
 from tests.reliability.conftest import json_lines_and_fragments
 
 KILL_POINTS = 24
-REGISTRY_FILES = {SNAPSHOT, JOURNAL, LOCK}
+REGISTRY_FILES = STORE_FILES  # the marker, the lock file and the registry/ folder
 
 
 def kill_at_random(
@@ -54,7 +54,7 @@ def manifests_on_disk(directory: Path) -> set[str]:
     return {
         p.name.removesuffix(".json")
         for p in directory.iterdir()
-        if p.name.endswith(".json") and p.name not in REGISTRY_FILES and not p.name.startswith(".")
+        if p.name.endswith(".json") and not p.name.startswith(".")
     }
 
 

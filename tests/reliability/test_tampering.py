@@ -15,7 +15,8 @@ import pytest
 
 from checkpointing import CheckpointManager, IntegrityError
 from checkpointing.cli._main import main as checkpoint_cli
-from checkpointing.store._registry import JOURNAL, SNAPSHOT
+from checkpointing.store._layout import MARKER
+from checkpointing.store._shards import INDEX, shard_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,20 +141,24 @@ def test_a_corrupt_manifest_makes_only_that_checkpoint_invalid(store, how, capsy
         manager.verify_checkpoint(cid)
 
 
+SHARD = shard_name("etl")  # the three checkpoints are all of pipeline "etl"
 REGISTRY_DAMAGE = {
-    "snapshot garbage": (SNAPSHOT, lambda b: b"\x00garbage"),
-    "snapshot truncated": (SNAPSHOT, lambda b: b[: len(b) // 2]),
-    "snapshot empty": (SNAPSHOT, lambda b: b""),
-    "snapshot deleted": (SNAPSHOT, None),
-    "snapshot of another format": (
-        SNAPSHOT,
-        lambda b: b'{"format_version": 99, "checkpoints": {}}',
-    ),
-    "snapshot lists nothing": (SNAPSHOT, lambda b: b'{"format_version": 1, "checkpoints": []}'),
-    "journal line damaged": (JOURNAL, lambda b: b.replace(b'"op": "add"', b'"op": "a\xffd"', 1)),
-    "journal torn": (JOURNAL, lambda b: b[:-7]),
-    "journal deleted and snapshot deleted": (JOURNAL, None),
+    "shard garbage": (SHARD, lambda b: b"\x00garbage"),
+    "shard truncated": (SHARD, lambda b: b[: len(b) // 2]),
+    "shard empty": (SHARD, lambda b: b""),
+    "shard deleted": (SHARD, None),
+    "shard of another format": (SHARD, lambda b: b.replace(b'"format_version":2', b'"x":9', 1)),
+    "shard line damaged": (SHARD, lambda b: b.replace(b'"op":"add"', b'"op":"a\xffd"', 1)),
+    "shard torn": (SHARD, lambda b: b[:-7]),
+    "index garbage": (INDEX, lambda b: b"\x00garbage"),
+    "index torn": (INDEX, lambda b: b[:-7]),
+    "index deleted": (INDEX, None),
+    "index lists nothing": (INDEX, lambda b: b.split(b"\n")[0] + b"\n"),
+    "registry folder deleted": ("registry", None),
+    "registry folder and marker deleted": (MARKER, None),
 }
+# Damage that leaves every shard readable is not a rebuild: the shards are read as they are.
+NO_REBUILD = {"index lists nothing", "registry folder and marker deleted"}
 
 
 @pytest.mark.parametrize("how", sorted(REGISTRY_DAMAGE))
@@ -162,17 +167,21 @@ def test_a_corrupt_registry_is_detected_and_rebuilt_without_loss(store, how, cap
     directory = manager.checkpoint_dir
     name, damage = REGISTRY_DAMAGE[how]
     path = directory / name
-    if damage is None:
-        path.unlink()
-        if name == JOURNAL:
-            (directory / SNAPSHOT).unlink()
-    else:
+    if damage is not None:
         path.write_bytes(damage(path.read_bytes()))
+    elif path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+        if name == MARKER:
+            shutil.rmtree(directory / "registry")
     caplog.set_level(logging.WARNING, logger="checkpointing")
     fresh = CheckpointManager(directory)
+    assert fresh.get_latest_checkpoint("etl") == ids[-1]
     assert {e["checkpoint_id"] for e in fresh.list_checkpoints()} == set(ids)
-    if how != "snapshot lists nothing":
-        assert any("rebuilt it from 3 manifest(s)" in r.getMessage() for r in caplog.records)
+    messages = [r.getMessage() for r in caplog.records]
+    if how not in NO_REBUILD:
+        assert any("rebuilt it from 3 manifest(s)" in m for m in messages), messages
     for i, cid in enumerate(ids):
         pd.testing.assert_frame_equal(fresh.load_checkpoint(cid)["data"], frame(i))
     # And saving keeps working on the rebuilt registry.
