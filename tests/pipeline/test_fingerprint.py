@@ -301,4 +301,5 @@ def test_a_frame_holding_objects_without_a_canonical_form_is_refused_naming_it()
     assert info.value.input == "prices"
     assert "object" in info.value.reason
     same = fp({"prices": odd}, cache_key="v1")
-    assert same.document["inputs"]["prices"] == {"kind": "opaque", "type": "pandas.DataFrame"}
+    type_name = f"{pd.DataFrame.__module__}.{pd.DataFrame.__qualname__}"  # module differs by pandas
+    assert same.document["inputs"]["prices"] == {"kind": "opaque", "type": type_name}

@@ -17,6 +17,17 @@ from checkpointing.pipeline._origins import stored_hash
 from tests.pipeline._helpers import frame
 
 
+@pytest.fixture(autouse=True)
+def _copy_on_write():
+    """Copy-on-write, which origins rely on: always on in pandas 3, an option in pandas 2
+    (where a frame from a checkpoint is otherwise hashed in full, as docs/caching.md says)."""
+    if _origins.copy_on_write():
+        yield
+        return
+    with pd.option_context("mode.copy_on_write", True):
+        yield
+
+
 def _restored(tmp_path: Path) -> tuple[pd.DataFrame, str]:
     dirs: dict[str, Any] = {"checkpoint_dir": tmp_path / "ckpt", "log_dir": tmp_path / "logs"}
     p = Pipeline("etl", **dirs)
