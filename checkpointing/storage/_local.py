@@ -50,6 +50,10 @@ class LocalStorage:
     escapes the directory. The directory is created on the first write, and again by a write
     after it was deleted; a path that is a file raises ``NotADirectoryError``. All methods are
     thread and process safe in the sense of the atomic write protocol above.
+
+    The class is longer than ~300 lines because it implements the whole storage protocol
+    (:class:`~checkpointing.storage.Storage`) for one backend; hashing writers and leases live in
+    their own modules.
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
