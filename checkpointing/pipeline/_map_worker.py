@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from checkpointing.pipeline import _items
 from checkpointing.pipeline._map_logs import capture, forwarding_needed
+from checkpointing.pipeline._run import describe_error
 from checkpointing.store._manager import CheckpointManager
 
 if TYPE_CHECKING:
@@ -152,7 +153,8 @@ def run_item(
         outcome.data = None
         outcome.error = _portable(error, task.driver_pid)
         outcome.traceback = "".join(traceback.format_exception(error))
-        details: dict[str, Any] = {"error_type": type(error).__name__, "error": _message(error)}
+        described = describe_error(error)
+        details: dict[str, Any] = {"error_type": described["type"], "error": described["message"]}
         details |= {"key": key, "worker": worker}
         details["duration_seconds"] = time.perf_counter() - clock
         _event(outcome, "stage_error", "error", details, time.time())
@@ -255,13 +257,6 @@ def _event(
     )
 
 
-def _message(error: BaseException) -> str:
-    try:
-        return str(error)
-    except Exception:  # an exception's own __str__ may fail
-        return f"<{type(error).__name__}: message unavailable>"
-
-
 def _portable(error: BaseException, driver_pid: int) -> BaseException:
     """``error`` itself, or a stand-in when it would not survive the trip to the driver."""
     if os.getpid() == driver_pid:
@@ -269,5 +264,6 @@ def _portable(error: BaseException, driver_pid: int) -> BaseException:
     try:
         pickle.loads(pickle.dumps(error))  # noqa: S301 (our own bytes, just made)
     except Exception:
-        return RuntimeError(f"{type(error).__name__}: {_message(error)} (not picklable)")
+        described = describe_error(error)
+        return RuntimeError(f"{described['type']}: {described['message']} (not picklable)")
     return error
