@@ -53,7 +53,8 @@ def measure_pair(
 
 
 def report(title: str, ours: Timing, peer: Timing, *, target: float | None = None) -> float:
-    """Print one comparison line (medians and their ratio) and return the ratio."""
+    """Print one comparison line (medians and their ratio), then each side's min-max spread,
+    so a noisy run shows as noisy; return the ratio."""
     ratio = ours.median / peer.median
     verdict = ""
     if target is not None:
@@ -62,6 +63,11 @@ def report(title: str, ours: Timing, peer: Timing, *, target: float | None = Non
         f"{title}: {ours.label} {_fmt(ours.median)} vs {peer.label} {_fmt(peer.median)}"
         f"  ratio {ratio:.2f}x{verdict}"
     )
+    for side in (ours, peer):
+        print(
+            f"    {side.label}: median {_fmt(side.median)}, min-max {_fmt(side.best)}"
+            f"-{_fmt(max(side.samples))} ({len(side.samples)} runs)"
+        )
     return ratio
 
 

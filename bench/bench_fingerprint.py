@@ -71,7 +71,6 @@ def bench_fresh(work: Path, df: pd.DataFrame, repeat: int, label: str) -> None:
         labels=("fingerprint", "save_checkpoint"),
     )
     report(f"fingerprint of a {label} not from a checkpoint", a, b, target=0.25)
-    print(f"    fingerprint {_spread(a)}; save_checkpoint {_spread(b)}")
 
 
 def bench_restored(work: Path, df: pd.DataFrame, repeat: int) -> None:

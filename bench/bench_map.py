@@ -26,16 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import _map_work as work
-from bench._common import Timing, measure_pair, report
+from bench._common import measure_pair, report
 from checkpointing import Pipeline
-
-
-def _spread(label: str, timing: Timing) -> str:
-    return (
-        f"  {label}: median {timing.median * 1e3:.0f} ms, "
-        f"min-max {min(timing.samples) * 1e3:.0f}-{max(timing.samples) * 1e3:.0f} ms "
-        f"({len(timing.samples)} samples)"
-    )
 
 
 def main() -> None:
@@ -95,8 +87,6 @@ def main() -> None:
                 )
                 rows = f"{args.items} x {work.ROWS:,} rows, collect={collect}"
                 report(f"pipeline.map vs {label} ({rows})", mine, theirs, target=target)
-                print(_spread(mine.label, mine))
-                print(_spread(theirs.label, theirs))
                 ratios = [a / b for a, b in zip(mine.samples, theirs.samples, strict=True)]
                 print(f"  per-pair ratios: min {min(ratios):.2f}x, max {max(ratios):.2f}x")
 
@@ -117,8 +107,6 @@ def main() -> None:
                 setup=fresh,
             )
             report(f"trivial fn, {args.tiny_items} items", mine, theirs)
-            print(_spread(mine.label, mine))
-            print(_spread(theirs.label, theirs))
             per_item = [
                 (a - b) / args.tiny_items for a, b in zip(mine.samples, theirs.samples, strict=True)
             ]

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench._common import Timing, measure_pair
+from bench._common import Timing, measure_pair, report
 from checkpointing import CheckpointManager, Pipeline
 from checkpointing.pipeline._runs import RunRecord, RunStore, new_pipeline_id
 
@@ -171,31 +171,6 @@ def pipeline_store(others: int) -> Path:
 
 
 # -- measuring ---------------------------------------------------------------------------------
-
-
-def report(title: str, ours: Timing, peer: Timing, *, target: float | None = None) -> float:
-    """Print the ratio of the medians, then each side's median and min-max spread."""
-    ratio = ours.median / peer.median
-    verdict = (
-        ""
-        if target is None
-        else f"  target <= {target:g}x  " + ("OK" if ratio <= target else "MISSED")
-    )
-    print(f"{title}: ratio {ratio:.2f}x{verdict}")
-    for side in (ours, peer):
-        print(
-            f"    {side.label}: median {_fmt(side.median)}, min-max {_fmt(side.best)}"
-            f"-{_fmt(max(side.samples))} ({len(side.samples)} runs)"
-        )
-    return ratio
-
-
-def _fmt(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.0f} us"
 
 
 def fresh_pair(call: str, big: Path, small: Path, repeat: int, labels: tuple[str, str]):
