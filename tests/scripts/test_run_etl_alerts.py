@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from tests._servers import Webhook
-
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "run_etl_pipeline.py"
-DATA_ARGS = ["--tickers", "AAPL,MSFT", "--start", "2023-01-01", "--end", "2023-12-31"]
-
-
-def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.scripts.test_run_etl_pipeline import DATA_ARGS, _run
 
 
 def test_a_failed_run_alerts_with_the_exact_resume_command(tmp_path: Path) -> None:
