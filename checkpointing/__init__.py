@@ -23,6 +23,7 @@ from checkpointing._errors import (
     RunRecordError,
     RunUnavailableError,
     StageIdentityError,
+    StorageError,
 )
 from checkpointing.pipeline import (
     Attempt,
@@ -72,6 +73,7 @@ __all__: list[str] = [
     "StageExecution",
     "StageIdentityError",
     "StageState",
+    "StorageError",
     "diff_checkpoints",
     "diff_frames",
     "get_run",

@@ -17,6 +17,7 @@ the builtin it resembles, so callers may catch either::
         ├── RunRecordError           (also ValueError)   a run record is unreadable or malformed
         ├── RunUnavailableError      (also RuntimeError) a run completed or a live process runs it
         ├── StageIdentityError       (also ValueError)   a stage execution cannot be told apart
+        ├── StorageError             (also OSError)      the storage backend refused or failed
         ├── AmbiguousIdError         (also ValueError)   a short id prefix matches several ids
         └── FingerprintError         (also TypeError)    a stage input cannot be fingerprinted
 
@@ -48,6 +49,7 @@ __all__ = [
     "RunRecordError",
     "RunUnavailableError",
     "StageIdentityError",
+    "StorageError",
 ]
 
 
@@ -181,6 +183,31 @@ class LockTimeoutError(CheckpointError, TimeoutError):
 
     def __reduce__(self) -> tuple[type[LockTimeoutError], tuple[str, float]]:
         return type(self), (self.path, self.timeout)
+
+
+class StorageError(CheckpointError, OSError):
+    """The storage backend failed or refused a request, or cannot keep the store's guarantees.
+
+    Raised for an object store that answered with an error other than "not found" after the
+    retries its client makes (credentials, permissions, a missing bucket, a network failure), for
+    a store that does not honour conditional writes, and for a store URL whose backend is not
+    installed. The message names the store and the operation; the original error is chained.
+
+    Attributes:
+        location: The store (URL or directory) or object concerned.
+        reason: What failed.
+    """
+
+    def __init__(self, location: str, reason: str) -> None:
+        super().__init__(f"{location}: {reason}")
+        self.location = location
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.reason}"
+
+    def __reduce__(self) -> tuple[type[StorageError], tuple[str, str]]:
+        return type(self), (self.location, self.reason)
 
 
 class MapError(CheckpointError, RuntimeError):

@@ -243,11 +243,11 @@ def invalidate_cache(
     Raises:
         checkpointing.InvalidNameError: ``name`` or ``stage`` is not a valid name.
     """
-    from checkpointing.storage._local import LocalStorage
+    from checkpointing.storage._open import open_storage
 
     if stage is not None:
         validate_name(stage, what="stage")
-    index = CacheIndex(LocalStorage(checkpoint_dir), name)
+    index = CacheIndex(open_storage(checkpoint_dir), name)
     removed = index.invalidate(stage)
     _log.info(
         "invalidated %d cached result(s) of %s%s", removed, name, f" stage {stage}" if stage else ""

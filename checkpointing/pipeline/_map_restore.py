@@ -265,7 +265,7 @@ def load_item(run: RunTracker, manager: CheckpointManager | None, stage: str, ke
         raise ItemNotFoundError(run.pipeline_id, stage, key)
     loaded = manager.load_checkpoint(ids[-1])
     if not belongs(loaded["state"], run.pipeline_id, stage, key):
-        path = manager.checkpoint_dir / f"{ids[-1]}.json"
+        path = manager.storage.path(f"{ids[-1]}.json")
         raise IntegrityError(ids[-1], path, f"it is not item {key!r} of stage {stage!r}")
     return loaded["data"]
 
@@ -286,6 +286,6 @@ def _load_cached(manager: CheckpointManager, stage: str, entry: dict[str, Any]) 
     fingerprint = state.get("fingerprint") if isinstance(state.get("fingerprint"), dict) else {}
     assert isinstance(fingerprint, dict)
     if state["stage"] != stage or fingerprint.get("sha256") != entry.get("fingerprint"):
-        path = manager.checkpoint_dir / f"{checkpoint_id}.json"
+        path = manager.storage.path(f"{checkpoint_id}.json")
         raise IntegrityError(checkpoint_id, path, "it is not the cached result recorded")
     return loaded["data"]

@@ -18,7 +18,7 @@ from checkpointing.pipeline._runs import RunRecord, RunStore, new_pipeline_id, n
 from checkpointing.storage._names import validate_name
 
 if TYPE_CHECKING:
-    from checkpointing.storage._local import Held
+    from checkpointing.storage._protocol import Held
 
 __all__: list[str] = []
 

@@ -22,8 +22,8 @@ from checkpointing._errors import (
 from checkpointing.pipeline._history import build_run, name_of
 from checkpointing.pipeline._run_model import RUN_STATUSES, RunInfo
 from checkpointing.pipeline._runs import RUNS_DIR, RunRecord, RunStore
-from checkpointing.storage._local import LocalStorage
 from checkpointing.storage._names import validate_name
+from checkpointing.storage._open import open_storage
 from checkpointing.store._manifest import MANIFEST_SUFFIX
 
 if TYPE_CHECKING:
@@ -40,13 +40,13 @@ _ERRORS_SUBDIR, _ERRORS_FILE = "errors", "errors.log"
 def _store(checkpoint_dir: str | os.PathLike[str] | None) -> RunStore | None:
     if checkpoint_dir is None:
         return None
-    return RunStore(LocalStorage(checkpoint_dir))
+    return RunStore(open_storage(checkpoint_dir))
 
 
 def _record_ids(checkpoint_dir: str | os.PathLike[str] | None) -> list[str]:
     if checkpoint_dir is None:
         return []
-    names = LocalStorage(checkpoint_dir).names(RUNS_DIR)
+    names = open_storage(checkpoint_dir).names(RUNS_DIR)
     return [n[: -len(".json")] for n in names if n.endswith(".json")]
 
 

@@ -27,8 +27,7 @@ from checkpointing._errors import RunNotFoundError, RunRecordError
 from checkpointing.pipeline._items import remove_run as remove_item_commits
 
 if TYPE_CHECKING:
-    from checkpointing.storage._local import Held
-    from checkpointing.storage._protocol import Storage
+    from checkpointing.storage._protocol import Held, Storage
 
 __all__: list[str] = []
 

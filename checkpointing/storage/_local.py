@@ -29,7 +29,13 @@ import pyarrow as pa
 from checkpointing._errors import LockTimeoutError
 from checkpointing.storage import _leases
 from checkpointing.storage._names import validate_name
-from checkpointing.storage._writing import HashingWriter, Staged, WrittenFile, fsync_later
+from checkpointing.storage._writing import (
+    HashingWriter,
+    Staged,
+    StagedWrite,
+    WrittenFile,
+    fsync_later,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -56,6 +62,8 @@ class LocalStorage:
     their own modules.
     """
 
+    appendable = True
+
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._made: set[Path] = set()
@@ -64,6 +72,11 @@ class LocalStorage:
         self.before_first_write: Callable[[], None] | None = None
 
     # -- names -------------------------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        """The directory, as given."""
+        return str(self.root)
 
     def path(self, name: str) -> Path:
         """The local path of ``name``; raises InvalidNameError if it would leave the directory."""
@@ -155,7 +168,7 @@ class LocalStorage:
         text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
         return self.stage_bytes(name, text.encode("utf-8") + b"\n")
 
-    def commit(self, *staged: Staged) -> None:
+    def commit(self, *staged: StagedWrite) -> None:
         """Make staged files durable, then visible under their names, in the order given.
 
         Every file is fsync'd (concurrently, so the filesystem can commit them together), then
@@ -164,30 +177,31 @@ class LocalStorage:
         later one without the earlier ones. On an error the temporary files still unrenamed are
         removed and the error names the file.
         """
+        files = _files(staged)
         try:
-            pending = [fsync_later(s.fd) for s in staged[1:]]
-            os.fsync(staged[0].fd)
+            pending = [fsync_later(s.fd) for s in files[1:]]
+            os.fsync(files[0].fd)
             for wait in pending:
                 wait()
         except BaseException as exc:
-            self.discard(*staged)
-            _raise_with_path(exc, staged[0].final)
+            self.discard(*files)
+            _raise_with_path(exc, files[0].final)
             raise
-        for s in staged:
+        for s in files:
             os.close(s.fd)
-        for i, s in enumerate(staged):
+        for i, s in enumerate(files):
             try:
                 s.tmp.replace(s.final)
             except BaseException:
-                for rest in staged[i:]:
+                for rest in files[i:]:
                     rest.tmp.unlink(missing_ok=True)
                 raise
-        for directory in dict.fromkeys(s.final.parent for s in staged):
+        for directory in dict.fromkeys(s.final.parent for s in files):
             self._fsync_dir(directory)
 
-    def discard(self, *staged: Staged) -> None:
+    def discard(self, *staged: StagedWrite) -> None:
         """Close and remove staged files that will not be committed."""
-        for s in staged:
+        for s in _files(staged):
             with contextlib.suppress(OSError):
                 os.close(s.fd)
             s.tmp.unlink(missing_ok=True)
@@ -324,6 +338,11 @@ class LocalStorage:
                 return [e.name for e in entries if e.is_file(follow_symlinks=False)]
         except FileNotFoundError:
             return []
+
+    def names_starting(self, prefix: str) -> list[str]:
+        """Names of the regular files directly in the directory starting with ``prefix``,
+        sorted."""
+        return sorted(n for n in self.names() if n.startswith(prefix))
 
     def read_all(self, subdir: str, suffix: str) -> dict[str, bytes]:
         """The bytes of every regular file in ``subdir`` whose name ends with ``suffix``.
@@ -478,6 +497,14 @@ class Held:
         """Give the lock back (idempotent)."""
         if self._lock.is_locked:
             self._lock.release(force=True)
+
+
+def _files(staged: tuple[StagedWrite, ...]) -> tuple[Staged, ...]:
+    """The staged files of this backend (a buffered object is another backend's)."""
+    files = tuple(s for s in staged if isinstance(s, Staged))
+    if len(files) != len(staged):
+        raise TypeError("only files staged by a LocalStorage can be committed to it")
+    return files
 
 
 def _reject_constant(name: str) -> Any:

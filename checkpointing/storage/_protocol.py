@@ -2,8 +2,13 @@
 
 Names are relative POSIX paths (``"<id>.json"``, ``"runs/<id>.json"``) whose parts pass
 :func:`~checkpointing.validate_name`. A backend promises: a write is atomic and durable when it
-returns (readers see the old bytes or the new, never a mix); a lock excludes every other holder,
-in this process or another, and ends with its holder.
+returns (readers see the old bytes or the new, never a mix); a create-if-absent has exactly one
+winner; a lock excludes every other holder, in this process or another, and ends with its holder
+(the local backend: when the process dies; an object store: when its lease runs out).
+
+Backends differ in what they can do cheaply, and say so in :attr:`Storage.appendable`: the local
+directory appends to a file under a file lock, so the store keeps an append-only registry there;
+an object store has neither, so its registry is the listing of the manifests themselves.
 """
 
 from __future__ import annotations
@@ -17,24 +22,39 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
-    from checkpointing.storage._local import Held
-    from checkpointing.storage._writing import HashingWriter, Staged
+    from checkpointing.storage._writing import HashingWriter, StagedWrite
 
 __all__: list[str] = []
 
 
+class Held(Protocol):
+    """A lock taken by :meth:`Storage.try_lock`, held until :meth:`release`."""
+
+    def release(self) -> None:
+        """Give the lock back (idempotent)."""
+        ...
+
+
 class Storage(Protocol):
-    """What the checkpoint store and the run records use; :class:`LocalStorage` implements it."""
+    """What the checkpoint store and the run records use.
+
+    :class:`~checkpointing.storage.LocalStorage` and
+    :class:`~checkpointing.storage.ObjectStorage` implement it.
+    """
 
     #: Called once before the first write into the store (the store marks it as its own).
     before_first_write: Callable[[], None] | None
 
+    #: Whether :meth:`append_line` and :meth:`lock` are cheap (a local file and a file lock),
+    #: so an append-only index pays; otherwise the store lists its manifests instead.
+    appendable: bool
+
     @property
-    def root(self) -> Path:
-        """Where the store lives."""
+    def location(self) -> str:
+        """Where the store lives: a directory, or an object store URL (for messages)."""
         ...
 
-    def path(self, name: str) -> Path:
+    def path(self, name: str) -> str | Path:
         """Where ``name`` lives (for messages); raises InvalidNameError for a bad name."""
         ...
 
@@ -47,15 +67,23 @@ class Storage(Protocol):
         """Like :meth:`atomic_writer`, but the file stays staged until :meth:`commit`."""
         ...
 
-    def stage_json(self, name: str, obj: Any) -> Staged:
+    def stage_json(self, name: str, obj: Any) -> StagedWrite:
         """Strict JSON of ``obj`` staged for ``name`` (see :meth:`commit`)."""
         ...
 
-    def commit(self, *staged: Staged) -> None:
-        """Make staged files durable, then visible, in the order given."""
+    def stage_bytes(self, name: str, data: bytes) -> StagedWrite:
+        """``data`` staged for ``name`` (see :meth:`commit`)."""
         ...
 
-    def discard(self, *staged: Staged) -> None:
+    def commit(self, *staged: StagedWrite) -> None:
+        """Make staged files durable, then visible, in the order given.
+
+        Every name is new (a fresh checkpoint id); the last one is the commit point, and a
+        backend with conditional writes creates it only if absent.
+        """
+        ...
+
+    def discard(self, *staged: StagedWrite) -> None:
         """Drop staged files that will not be committed."""
         ...
 
@@ -112,6 +140,11 @@ class Storage(Protocol):
         """The names directly under the root (or ``subdir``)."""
         ...
 
+    def names_starting(self, prefix: str) -> list[str]:
+        """The names directly under the root that start with ``prefix``, sorted (one listing of
+        one prefix on an object store)."""
+        ...
+
     def age_seconds(self, name: str) -> float:
         """Seconds since ``name`` was last written; FileNotFoundError when absent."""
         ...
@@ -127,6 +160,10 @@ class Storage(Protocol):
 
     def remove_raw(self, name: str) -> bool:
         """Remove a leftover found by :meth:`leftovers`."""
+        ...
+
+    def age_seconds_raw(self, name: str) -> float:
+        """Like :meth:`age_seconds` for a leftover found by :meth:`leftovers`."""
         ...
 
     # locking

@@ -1,10 +1,12 @@
 """Writing a file while hashing it, and committing staged files together.
 
 :class:`HashingWriter` is the file object pyarrow's Parquet writer writes into: it writes with
-``os.writev`` and computes SHA-256 (the published ``data_hash``) and xxh3_64 (the checksum of
-every load) of the very bytes written. :class:`Staged` is a file written under its temporary
-name, waiting for :meth:`LocalStorage.commit <checkpointing.storage._local.LocalStorage.commit>`,
-which fsyncs several staged files at once through :func:`fsync_later`.
+``os.writev`` (or keeps the bytes, for an object store's upload) and computes SHA-256 (the
+published ``data_hash``) and xxh3_64 (the checksum of every load) of the very bytes written.
+:class:`Staged` is a file written under its temporary name, waiting for
+:meth:`LocalStorage.commit <checkpointing.storage._local.LocalStorage.commit>`, which fsyncs
+several staged files at once through :func:`fsync_later`; :class:`Buffered` is an object's
+bytes waiting for :meth:`ObjectStorage.commit <checkpointing.storage.ObjectStorage.commit>`.
 """
 
 from __future__ import annotations
@@ -48,6 +50,18 @@ class Staged:
     final: Path
 
 
+@dataclass(frozen=True)
+class Buffered:
+    """An object's bytes held in memory until its upload commits it (object stores)."""
+
+    name: str
+    chunks: list[bytes]
+
+
+#: What :meth:`Storage.commit` takes: a staged file or a buffered object, by backend.
+StagedWrite = Staged | Buffered
+
+
 _fsync_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
 
@@ -85,10 +99,12 @@ class HashingWriter:
 
     closed = False
     result: WrittenFile | None = None
-    staged: Staged | None = None
+    staged: StagedWrite | None = None
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int | None) -> None:
         self._fd = fd
+        #: With no descriptor (``fd=None``): every chunk written, in order, for an upload.
+        self.kept: list[bytes] = []
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._size = 0
@@ -124,11 +140,14 @@ class HashingWriter:
             return
         chunks, total = self._pending, self._pending_size
         self._pending, self._pending_size = [], 0
-        written = os.writev(self._fd, chunks)  # no copy into one buffer
-        if written < total:  # a short write: finish the rest the slow way
-            view = memoryview(b"".join(chunks))[written:]
-            while view:
-                view = view[os.write(self._fd, view) :]
+        if self._fd is None:
+            self.kept += chunks
+        else:
+            written = os.writev(self._fd, chunks)  # no copy into one buffer
+            if written < total:  # a short write: finish the rest the slow way
+                view = memoryview(b"".join(chunks))[written:]
+                while view:
+                    view = view[os.write(self._fd, view) :]
         if self._thread is None and total >= _COALESCE:
             self._thread = threading.Thread(
                 target=self._hash_loop, name="checkpoint-hash", daemon=True

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from checkpointing._errors import CheckpointNotFoundError, IntegrityError
 from checkpointing.storage._names import validate_name
 from checkpointing.store._layout import CHECKPOINT_FILE, is_checkpoint_id, is_marked, write_marker
+from checkpointing.store._listing import ListingRegistry
 from checkpointing.store._manifest import DATA_SUFFIX, MANIFEST_SUFFIX
 from checkpointing.store._registry import Registry
 from checkpointing.store._retention import WRITERS, expire_checkpoints
@@ -23,13 +24,12 @@ from checkpointing.store._retention import WRITERS, expire_checkpoints
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator
 
-    from checkpointing.storage._local import LocalStorage
+    from checkpointing.storage._protocol import Storage
 
 __all__: list[str] = []
 
 logger = logging.getLogger("checkpointing.store._manager")
 
-_STAT_EACH = 64  # above this many entries, one directory listing beats a stat per manifest
 # The lease of this process in each store it wrote to: (store, pid) -> lease name.
 _LEASES: dict[tuple[str, int], str] = {}
 _prepare_lock = threading.RLock()
@@ -38,14 +38,18 @@ _prepare_lock = threading.RLock()
 class Catalog:
     """List, find, delete and expire checkpoints; rebuild the registry (see CheckpointManager)."""
 
-    _storage: LocalStorage
-    _registry: Registry
+    _storage: Storage
+    _registry: Registry | ListingRegistry
     _preparing: bool
 
-    def _init_catalog(self, storage: LocalStorage, *, lock_timeout: float) -> None:
+    def _init_catalog(self, storage: Storage, *, lock_timeout: float) -> None:
         self._storage = storage
-        self._registry = Registry(
-            storage, lock_timeout=lock_timeout, scan_manifests=self._scan_manifests
+        # An append-only index where appends and locks are cheap; the manifests' listing where
+        # they are not (an object store).
+        self._registry = (
+            Registry(storage, lock_timeout=lock_timeout, scan_manifests=self._scan_manifests)
+            if storage.appendable
+            else ListingRegistry(storage, read_manifest=self.get_state)
         )
         self._preparing = False
         storage.before_first_write = self._before_first_write
@@ -69,22 +73,9 @@ class Catalog:
         manifest is gone (a delete interrupted between the manifest and the registry) is never
         listed. Needs no write access.
         """
-        if pipeline_id is None:
-            entries = self._registry.all_entries()
-        else:
-            entries = self._registry.pipeline_entries(pipeline_id)
-        found = self._with_manifest(
-            [e for e in entries.values() if stage is None or e.get("stage") == stage]
-        )
+        found = self._registry.listed(pipeline_id, stage)
         found.sort(key=_newest_first, reverse=True)
         return found
-
-    def _with_manifest(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if len(entries) <= _STAT_EACH:
-            exists = self._storage.exists
-            return [e for e in entries if exists(e["checkpoint_id"] + MANIFEST_SUFFIX)]
-        on_disk = set(self._storage.names())
-        return [e for e in entries if e["checkpoint_id"] + MANIFEST_SUFFIX in on_disk]
 
     def get_latest_checkpoint(self, pipeline_id: str, stage: str | None = None) -> str | None:
         """The id of the newest checkpoint of ``pipeline_id`` (and ``stage``), or None.
@@ -92,17 +83,7 @@ class Catalog:
         Reads only that pipeline's part of the registry and checks one manifest: the cost does
         not grow with the number of other pipelines' checkpoints, in a new process too.
         """
-        entries = [
-            e
-            for e in self._registry.pipeline_entries(pipeline_id).values()
-            if stage is None or e.get("stage") == stage
-        ]
-        while entries:
-            newest = max(entries, key=_newest_first)
-            if self._storage.exists(newest["checkpoint_id"] + MANIFEST_SUFFIX):
-                return str(newest["checkpoint_id"])
-            entries.remove(newest)
-        return None
+        return self._registry.latest(pipeline_id, stage)
 
     def list_pipelines(self) -> list[str]:
         """The pipeline ids that have registered checkpoints, sorted (one directory listing)."""
@@ -282,7 +263,7 @@ class Catalog:
                 return
             self._preparing = True
             try:
-                key = (str(self._storage.root.absolute()), os.getpid())
+                key = (self._storage.location, os.getpid())
                 lease = _LEASES.get(key)
                 if lease is None or not self._storage.exists(lease):
                     _LEASES[key] = self._storage.hold_lease(WRITERS)

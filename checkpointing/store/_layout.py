@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from checkpointing.storage._local import LocalStorage
+    from checkpointing.storage._protocol import Storage
 
 __all__: list[str] = []
 
@@ -65,7 +65,7 @@ def foreign_files(names: list[str]) -> list[str]:
     ]
 
 
-def is_marked(storage: LocalStorage) -> bool:
+def is_marked(storage: Storage) -> bool:
     """Whether the directory is a store: marked, or holding a registry of this or an earlier
     version."""
     return any(
@@ -73,7 +73,7 @@ def is_marked(storage: LocalStorage) -> bool:
     )
 
 
-def write_marker(storage: LocalStorage) -> None:
+def write_marker(storage: Storage) -> None:
     """Mark the directory as a checkpoint store (idempotent)."""
     if storage.exists(MARKER):
         return

@@ -13,8 +13,8 @@ from checkpointing._errors import (
     CheckpointNotFoundError,
     IntegrityError,
 )
-from checkpointing.storage._local import LocalStorage
 from checkpointing.storage._names import validate_name
+from checkpointing.storage._open import open_storage
 from checkpointing.store._catalog import Catalog
 from checkpointing.store._codec import to_table, write_parquet
 from checkpointing.store._ids import new_checkpoint_id
@@ -30,9 +30,12 @@ from checkpointing.store._verify import decode_verified, read_verified
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Mapping
     from pathlib import Path
 
     import pandas as pd
+
+    from checkpointing.storage._protocol import Storage
 
 __all__ = ["CheckpointManager"]
 
@@ -42,22 +45,34 @@ _CODECS = ("snappy", "zstd", "gzip", "brotli", "lz4", "none")
 
 
 class CheckpointManager(Catalog):
-    """Verified, crash-safe Parquet checkpoints of pandas DataFrames in one directory.
+    """Verified, crash-safe Parquet checkpoints of pandas DataFrames in a directory or bucket.
 
     Each checkpoint is ``<checkpoint_id>.parquet`` (plain Parquet) plus ``<checkpoint_id>.json``
-    (its manifest, the state), indexed by a registry. Every file is written to a temporary file,
-    fsync'd and renamed, and the manifest only after the data, so a checkpoint is visible only
-    once complete and durable. Any number of threads and processes may share a directory; the
-    registry is guarded by a file lock.
+    (its manifest, the state), indexed by a registry. In a directory, every file is written to a
+    temporary file, fsync'd and renamed, and the manifest only after the data, so a checkpoint is
+    visible only once complete and durable; any number of threads and processes may share it,
+    and the registry is guarded by a file lock. On an object store (``s3://``, ``gs://``,
+    ``az://``), the data object is uploaded first and the checkpoint is committed by creating its
+    manifest with If-None-Match; the registry is the listing of the manifests
+    (docs/object-storage.md).
 
     Args:
-        checkpoint_dir: The directory, created on the first write.
+        checkpoint_dir: The directory (created on the first write) or an object store URL such
+            as ``s3://bucket/prefix`` (needs ``pip install 'stagepoint[s3]'``).
         compression: Parquet codec: ``"snappy"`` (default), ``"zstd"``, ``"gzip"``, ``"brotli"``,
             ``"lz4"`` or ``"none"``.
         lock_timeout: Seconds to wait for the registry lock before ``LockTimeoutError``.
+        storage_options: Object stores only: obstore's configuration (credentials, endpoint,
+            region...), over the standard environment variables; and ``lease_seconds``, the
+            time to live of a run's claim (default 60).
+        unsafe_single_writer: Object stores only: accept a store that does not honour
+            conditional writes; safe only if one process ever writes to it.
 
     Raises:
-        ValueError: ``compression`` is unknown or not available in this pyarrow.
+        ValueError: ``compression`` is unknown or not available in this pyarrow, or
+            ``storage_options`` were given for a directory.
+        StorageError: An object store URL without the ``s3`` extra installed, or one that
+            cannot be opened.
     """
 
     def __init__(
@@ -66,6 +81,8 @@ class CheckpointManager(Catalog):
         *,
         compression: str = "snappy",
         lock_timeout: float = 60.0,
+        storage_options: Mapping[str, Any] | None = None,
+        unsafe_single_writer: bool = False,
     ) -> None:
         if compression not in _CODECS or (
             compression != "none" and not pa.Codec.is_available(cast("Any", compression))
@@ -75,16 +92,27 @@ class CheckpointManager(Catalog):
                 f"choose one of {', '.join(_CODECS)}"
             )
         self._compression = compression
-        self._init_catalog(LocalStorage(checkpoint_dir), lock_timeout=lock_timeout)
+        storage = open_storage(
+            checkpoint_dir,
+            storage_options=storage_options,
+            unsafe_single_writer=unsafe_single_writer,
+        )
+        self._init_catalog(storage, lock_timeout=lock_timeout)
 
     @property
-    def checkpoint_dir(self) -> Path:
-        """The checkpoint directory."""
-        return self._storage.root
+    def checkpoint_dir(self) -> Path | str:
+        """The checkpoint directory (a ``Path``), or the object store's URL (a ``str``)."""
+        root: Path | None = getattr(self._storage, "root", None)
+        return self._storage.location if root is None else root
 
     @property
-    def storage(self) -> LocalStorage:
-        """The storage layer (atomic file writes) of this directory, for run records and tools."""
+    def location(self) -> str:
+        """Where the store lives: the directory or URL, as a string (for messages and events)."""
+        return self._storage.location
+
+    @property
+    def storage(self) -> Storage:
+        """The storage layer (atomic writes) of this store, for run records and tools."""
         return self._storage
 
     # -- save --------------------------------------------------------------------------------
@@ -155,8 +183,10 @@ class CheckpointManager(Catalog):
             self._storage.discard(data_staged)
             raise
         try:
+            self._registry.prepare(pipeline_id)
             # Both files fsync'd at once, the data renamed before the manifest, one directory
-            # fsync: the manifest never becomes visible before its data file.
+            # fsync (an object store: the data PUT, then the manifest created if absent): the
+            # manifest never becomes visible before its data.
             self._storage.commit(data_staged, manifest_staged)
             self._index(manifest)
         except BaseException:

@@ -82,7 +82,7 @@ def build_manifest(
     return manifest
 
 
-def check_manifest(state: object, checkpoint_id: str, path: Path) -> dict[str, Any]:
+def check_manifest(state: object, checkpoint_id: str, path: str | Path) -> dict[str, Any]:
     """Return ``state`` if it is a well-formed manifest of ``checkpoint_id``.
 
     Raises:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from checkpointing._errors import InvalidNameError
 from checkpointing.store._layout import is_marked
+from checkpointing.store._manifest import MANIFEST_SUFFIX
 from checkpointing.store._shards import (
     INDEX,
     SHARDS,
@@ -39,6 +40,7 @@ from checkpointing.store._shards import (
     bounds_of,
     entry_from_manifest,
     line,
+    order,
     parse_index,
     parse_shard,
     shard_name,
@@ -54,10 +56,11 @@ logger = logging.getLogger(__name__)
 
 COMPACT_SLACK = 16 * 1024  # compact a shard once it is over twice its compacted size plus this
 SMALL_SHARD = 64 * 1024  # a shard this small is re-read after a delete, to drop it once empty
+_STAT_EACH = 64  # above this many entries, one directory listing beats a stat per manifest
 
 
 class Registry(ShardFiles):
-    """Process- and thread-safe index of checkpoints over a :class:`LocalStorage`.
+    """Process- and thread-safe index of checkpoints in an appendable storage (a directory).
 
     Args:
         storage: Where the files live.
@@ -67,6 +70,35 @@ class Registry(ShardFiles):
     """
 
     # -- reading (no lock) -------------------------------------------------------------------
+
+    def listed(self, pipeline_id: str | None, stage: str | None) -> list[dict[str, Any]]:
+        """The entries of one pipeline (or all) and stage whose manifest exists, unordered.
+
+        With ``pipeline_id``, only that pipeline's shard is read. A checkpoint whose manifest is
+        gone (a delete interrupted between the manifest and the registry) is left out.
+        """
+        entries = self.all_entries() if pipeline_id is None else self.pipeline_entries(pipeline_id)
+        found = [e for e in entries.values() if stage is None or e.get("stage") == stage]
+        if len(found) <= _STAT_EACH:
+            exists = self._storage.exists
+            return [e for e in found if exists(e["checkpoint_id"] + MANIFEST_SUFFIX)]
+        on_disk = set(self._storage.names())
+        return [e for e in found if e["checkpoint_id"] + MANIFEST_SUFFIX in on_disk]
+
+    def latest(self, pipeline_id: str, stage: str | None) -> str | None:
+        """The newest checkpoint of a pipeline (and stage) whose manifest exists: one shard read
+        and, usually, one stat."""
+        entries = [
+            e
+            for e in self.pipeline_entries(pipeline_id).values()
+            if stage is None or e.get("stage") == stage
+        ]
+        while entries:
+            newest = max(entries, key=order)
+            if self._storage.exists(newest["checkpoint_id"] + MANIFEST_SUFFIX):
+                return str(newest["checkpoint_id"])
+            entries.remove(newest)
+        return None
 
     def pipeline_entries(self, pipeline_id: str) -> Entries:
         """The registered checkpoints of one pipeline, reading only its shard."""
@@ -161,7 +193,7 @@ class Registry(ShardFiles):
                 logger.warning(
                     "checkpoint registry in %s needs a rebuild it cannot write (%s); "
                     "reading the manifests instead",
-                    self._storage.root,
+                    self._storage.location,
                     exc,
                 )
         prefix = None if pipeline_id is None else f"{pipeline_id}_"
@@ -174,7 +206,7 @@ class Registry(ShardFiles):
             logger.warning(
                 "%s holds checkpoint manifests but no registry; read them instead (the next "
                 "save rebuilds the registry)",
-                self._storage.root,
+                self._storage.location,
             )
         return entries
 
@@ -205,6 +237,11 @@ class Registry(ShardFiles):
         return self.all_entries()
 
     # -- writing -----------------------------------------------------------------------------
+
+    def prepare(self, pipeline_id: str) -> None:
+        """Before a checkpoint of ``pipeline_id`` is committed: nothing to do here (the entry is
+        appended after the commit, by :meth:`add`)."""
+        del pipeline_id
 
     def add(self, entry: dict[str, Any], *, present: Callable[[], bool] | None = None) -> None:
         """Record ``entry`` (idempotent: adding an id again replaces its entry).

@@ -85,8 +85,8 @@ def expire_checkpoints(
         foreign = foreign_files(storage.names())
         if foreign:
             raise CheckpointError(
-                f"{storage.root} is not a checkpoint store (no stagepoint.store marker) and holds "
-                f"other files ({', '.join(sorted(foreign)[:3])}, ...): nothing was deleted"
+                f"{storage.location} is not a checkpoint store (no stagepoint.store marker) and "
+                f"holds other files ({', '.join(sorted(foreign)[:3])}, ...): nothing was deleted"
             )
         return []  # nothing of a store yet, or a first save in progress
     cutoff = cutoff_of(retention_days)

@@ -20,7 +20,7 @@ from checkpointing.store._layout import LEGACY_FILES, LOCK, REGISTRY_DIR, write_
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from checkpointing.storage._local import LocalStorage
+    from checkpointing.storage._protocol import Storage
 
 __all__: list[str] = []
 
@@ -150,7 +150,7 @@ class ShardFiles:
 
     def __init__(
         self,
-        storage: LocalStorage,
+        storage: Storage,
         *,
         lock_timeout: float,
         scan_manifests: Callable[[str | None], Iterable[dict[str, Any]]],
@@ -301,7 +301,7 @@ class ShardFiles:
         if any(self._storage.exists(n) for n in LEGACY_FILES):
             logger.info(
                 "migrated the checkpoint registry of %s to one shard per pipeline",
-                self._storage.root,
+                self._storage.location,
             )
         elif warn and (existing or entries):
             logger.warning(

@@ -20,13 +20,13 @@ from checkpointing.store._manifest import DATA_SUFFIX
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from checkpointing.storage._local import LocalStorage
+    from checkpointing.storage._protocol import Storage
 
 __all__: list[str] = []
 
 
 def read_verified(
-    storage: LocalStorage, checkpoint_id: str, state: dict[str, Any], *, full: bool
+    storage: Storage, checkpoint_id: str, state: dict[str, Any], *, full: bool
 ) -> pa.Table:
     """Map the data file, check it (``full``: SHA-256 too) and read it as an Arrow table.
 
@@ -52,7 +52,7 @@ def read_verified(
 
 
 def decode_verified(
-    storage: LocalStorage, checkpoint_id: str, state: dict[str, Any], table: pa.Table
+    storage: Storage, checkpoint_id: str, state: dict[str, Any], table: pa.Table
 ) -> Any:
     """Convert a verified table, then check its rows and columns against the manifest."""
     try:
@@ -73,7 +73,7 @@ def decode_verified(
 
 
 def _intact_but(
-    exc: Exception, checkpoint_id: str, storage: LocalStorage, state: dict[str, Any]
+    exc: Exception, checkpoint_id: str, storage: Storage, state: dict[str, Any]
 ) -> CheckpointDecodeError:
     # The checksum matched: these bytes are the ones written, so whatever fails to read or
     # convert them (a newer format, a dtype this pandas or pyarrow lacks, our own bug) is no
@@ -82,11 +82,11 @@ def _intact_but(
     return CheckpointDecodeError(checkpoint_id, _data_path(storage, state), reason)
 
 
-def _data_path(storage: LocalStorage, state: dict[str, Any]) -> Any:
+def _data_path(storage: Storage, state: dict[str, Any]) -> Any:
     return storage.path(str(state.get("data_file")))
 
 
-def _map(storage: LocalStorage, checkpoint_id: str, state: dict[str, Any]) -> pa.Buffer:
+def _map(storage: Storage, checkpoint_id: str, state: dict[str, Any]) -> pa.Buffer:
     """Map the data file the manifest names, after checking its name and size."""
     data_file = state.get("data_file")
     if data_file != checkpoint_id + DATA_SUFFIX:

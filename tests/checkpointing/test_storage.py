@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import signal
 import time
@@ -12,7 +13,7 @@ import pytest
 import xxhash
 
 from checkpointing import InvalidNameError
-from checkpointing.storage import LocalStorage, Storage
+from checkpointing.storage import LocalStorage, Storage, open_storage
 
 
 @pytest.fixture
@@ -88,11 +89,18 @@ def test_append_line_repairs_a_torn_tail(storage):
     assert storage.read_bytes("j").splitlines() == [b"one", b"tor", b"two"]
 
 
-def test_the_local_backend_implements_the_storage_protocol(tmp_path):
-    storage: Storage = LocalStorage(tmp_path)  # checked by mypy; the names below at runtime
-    for name in Storage.__dict__:
-        if not name.startswith("_"):
-            assert callable(getattr(storage, name)) or name == "root", name
+def test_both_backends_implement_the_storage_protocol(tmp_path):
+    backends: list[Storage] = [  # checked by mypy; the names below at runtime
+        LocalStorage(tmp_path),
+        open_storage(f"memory://protocol-{tmp_path.name}"),
+    ]
+    members = {n: v for n, v in vars(Storage).items() if not n.startswith("_")}
+    members.update(dict.fromkeys(Storage.__annotations__))
+    for storage in backends:
+        for name, declared in members.items():
+            assert hasattr(storage, name), (type(storage).__name__, name)
+            if inspect.isfunction(declared):
+                assert callable(getattr(storage, name)), (type(storage).__name__, name)
 
 
 def _create_many(root: str, name: str, tag: int, rounds: int, results) -> None:

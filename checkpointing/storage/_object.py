@@ -1,0 +1,440 @@
+"""The object-store backend: S3, GCS, Azure Blob (and obstore's in-memory store) via obstore.
+
+An object store has no rename, no append and no file lock, but every PUT is atomic (readers get
+the old object or the new one) and it offers conditional writes. The backend maps the storage
+protocol onto those:
+
+* an atomic write is one PUT; a staged write is kept in memory and uploaded by :meth:`commit`,
+  which PUTs the staged objects in order and creates the last one (the commit point, a
+  checkpoint's manifest) with If-None-Match;
+* create-if-absent (:meth:`write_json_new`) is a PUT with If-None-Match, so exactly one of
+  several writers wins; a PUT whose answer was lost and retried finds its own bytes and wins;
+* a lock (:meth:`try_lock`, :meth:`lock`) is a lease (:mod:`._object_leases`) that expires by
+  time, not by process;
+* an append (:meth:`append_line`) is a read and a compare-and-swap write, retried on conflict.
+
+At the first write the backend checks that the store honours conditional writes (it creates one
+probe key twice: the second must be refused) and refuses the store otherwise, unless
+``unsafe_single_writer=True`` says one process only ever writes to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from checkpointing._errors import LockTimeoutError, StorageError
+from checkpointing.storage._names import validate_name
+from checkpointing.storage._object_calls import Calls
+from checkpointing.storage._object_leases import try_take
+from checkpointing.storage._writing import Buffered, HashingWriter, StagedWrite, WrittenFile
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from checkpointing.storage._object_leases import Lease
+
+__all__: list[str] = []
+
+_MULTIPART = 64 << 20  # a bigger object is uploaded in parts (5 MiB+ each, in parallel)
+_PROBE = "stagepoint.probe"
+_APPEND_RETRIES = 50
+
+
+class ObjectStorage:
+    """Objects under one prefix of a bucket or container, through an obstore store.
+
+    Open one with :func:`~checkpointing.storage.open_storage` (from a URL such as
+    ``s3://bucket/prefix``) rather than directly.
+
+    Args:
+        store: An obstore store (``obstore.store.S3Store``, ``GCSStore``, ``AzureStore`` or
+            ``MemoryStore``) rooted at the store's prefix.
+        location: The store's URL, for messages and events.
+        lease_seconds: Time to live of a lock (a run's claim): a holder that stops renewing
+            it (killed, partitioned) loses it this long after its last renewal.
+        unsafe_single_writer: Accept a store that ignores conditional writes; safe only when
+            a single process ever writes to it.
+    """
+
+    appendable = False
+
+    def __init__(
+        self,
+        store: Any,
+        *,
+        location: str,
+        lease_seconds: float = 60.0,
+        unsafe_single_writer: bool = False,
+    ) -> None:
+        if not lease_seconds > 0:
+            raise ValueError(f"lease_seconds must be > 0, not {lease_seconds!r}")
+        self.calls = Calls(store, location.rstrip("/"))
+        self._lease_seconds = float(lease_seconds)
+        self._unsafe = unsafe_single_writer
+        self._conditional: bool | None = None
+        self._ready = False
+        self._ready_lock = threading.Lock()
+        self._seen_content = False
+        #: Called before this object first writes (the store marks itself as a store).
+        self.before_first_write: Callable[[], None] | None = None
+
+    # -- names -------------------------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        """The store's URL."""
+        return self.calls.location
+
+    def _key(self, name: str) -> str:
+        for part in name.split("/"):
+            validate_name(part, what="object name")
+        return name
+
+    def path(self, name: str) -> str:
+        """The URL of ``name``; raises InvalidNameError for a name that is not valid."""
+        return self.calls.url(self._key(name))
+
+    @property
+    def request_counts(self) -> dict[str, int]:
+        """Requests made through this object so far, by kind (GET, HEAD, LIST, PUT, DELETE)."""
+        return dict(self.calls.counts)
+
+    # -- the first write ---------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        """Before the first write: check conditional writes, then let the store mark itself."""
+        if self._ready:
+            return
+        with self._ready_lock:
+            if not self._ready:  # another thread may have prepared it meanwhile
+                self._conditional = self._probe()
+                self._ready = True
+        if self.before_first_write is not None:
+            self.before_first_write()
+
+    def _probe(self) -> bool:
+        """Whether the store refuses a second create of one key (If-None-Match honoured)."""
+        key = f"{_PROBE}-{os.urandom(8).hex()}"
+        try:
+            self.calls.put(key, b"probe\n", mode="create", multipart=False)
+            try:
+                self.calls.put(key, b"probe\n", mode="create", multipart=False)
+            except self.calls.already_exists:
+                return True
+        except StorageError as exc:
+            if not isinstance(exc.__cause__, self.calls.not_supported):
+                raise
+        finally:
+            with contextlib.suppress(OSError):
+                self.calls.delete(key)
+        if self._unsafe:
+            return False
+        raise StorageError(
+            self.location,
+            "this object store does not honour conditional writes (If-None-Match), so "
+            "concurrent writers could overwrite each other's commits; refusing to write. If a "
+            "single process ever writes to this store, pass unsafe_single_writer=True",
+        )
+
+    def _create(self, key: str, data: Any, *, multipart: bool = False) -> bool:
+        """Create ``key`` only if absent; whether this call created it."""
+        if not self._conditional:  # unsafe_single_writer on a store without conditional PUT
+            if self._exists_key(key):
+                return self._same_bytes(key, data)
+            self.calls.put(key, data, multipart=multipart)
+            return True
+        try:
+            self.calls.put(key, data, mode="create", multipart=multipart)
+        except self.calls.already_exists:
+            # Ours, if an answer was lost and the client retried: the same bytes are there.
+            return self._same_bytes(key, data)
+        return True
+
+    def _same_bytes(self, key: str, data: Any) -> bool:
+        try:
+            found, _ = self.calls.get(key)
+        except FileNotFoundError:
+            return False
+        ours = data if isinstance(data, bytes) else b"".join(data)
+        return bytes(found) == ours
+
+    # -- writing -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def atomic_writer(self, name: str) -> Iterator[HashingWriter]:
+        """A hashing file object whose bytes are uploaded as ``name`` when the block ends."""
+        with self.staged_writer(name) as writer:
+            yield writer
+        assert isinstance(writer.staged, Buffered)
+        self._upload(writer.staged)
+
+    @contextlib.contextmanager
+    def staged_writer(self, name: str) -> Iterator[HashingWriter]:
+        """A hashing file object whose bytes stay in memory until :meth:`commit`."""
+        key = self._key(name)
+        writer = HashingWriter(None)
+        try:
+            yield writer
+            sha256, xxh3 = writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        writer.result = WrittenFile(name, writer.tell(), sha256, xxh3)
+        writer.staged = Buffered(key, writer.kept)
+
+    def stage_bytes(self, name: str, data: bytes) -> Buffered:
+        """``data`` held for ``name`` until :meth:`commit`."""
+        return Buffered(self._key(name), [data])
+
+    def stage_json(self, name: str, obj: Any) -> Buffered:
+        """Strict JSON of ``obj`` held for ``name`` until :meth:`commit`."""
+        return self.stage_bytes(name, _json_bytes(obj))
+
+    def commit(self, *staged: StagedWrite) -> None:
+        """Upload the staged objects in order; the last (the commit point) only if absent.
+
+        Raises:
+            FileExistsError: The last name exists already with other bytes (nothing is
+                committed; the objects uploaded before it are removed).
+        """
+        objects = _buffered(staged)
+        self._prepare()
+        done: list[str] = []
+        try:
+            for item in objects[:-1]:
+                self._upload(item)
+                done.append(item.name)
+            last = objects[-1]
+            size = sum(len(c) for c in last.chunks)
+            if not self._create(last.name, _joined(last.chunks), multipart=size > _MULTIPART):
+                raise FileExistsError(17, "object exists already", self.calls.url(last.name))
+        except BaseException:
+            for key in done:
+                with contextlib.suppress(OSError):
+                    self.calls.delete(key)
+            raise
+
+    def _upload(self, item: Buffered) -> None:
+        self._prepare()
+        size = sum(len(c) for c in item.chunks)
+        data = item.chunks if size > _MULTIPART else _joined(item.chunks)
+        self.calls.put(item.name, data, multipart=size > _MULTIPART)
+
+    def discard(self, *staged: StagedWrite) -> None:
+        """Drop staged objects (nothing was uploaded)."""
+        for item in _buffered(staged):
+            item.chunks.clear()
+
+    def write_bytes_atomic(self, name: str, data: bytes, *, durable: bool = True) -> None:
+        """Replace ``name`` by ``data`` (one PUT: atomic and durable when it returns)."""
+        del durable  # a PUT that returned is durable
+        self._upload(Buffered(self._key(name), [data]))
+
+    def write_json_atomic(self, name: str, obj: Any) -> None:
+        """Replace ``name`` by the strict JSON of ``obj`` (one PUT)."""
+        self.write_bytes_atomic(name, _json_bytes(obj))
+
+    def write_json_new(self, name: str, obj: Any) -> bool:
+        """Create ``name`` holding ``obj`` only if absent (If-None-Match): exactly one winner.
+
+        Returns:
+            True if this call created it, False if it existed.
+        """
+        key = self._key(name)
+        self._prepare()
+        return self._create(key, _json_bytes(obj))
+
+    def append_line(self, name: str, line: bytes) -> None:
+        """Append one line: read, then write back with If-Match (If-None-Match when new)."""
+        key = self._key(name)
+        self._prepare()
+        for _ in range(_APPEND_RETRIES):
+            try:
+                data, meta = self.calls.get(key)
+            except FileNotFoundError:
+                if self._create(key, line):
+                    return
+                continue
+            body = bytes(data)
+            if body and not body.endswith(b"\n"):
+                body += b"\n"
+            try:
+                self.calls.put(
+                    key,
+                    body + line,
+                    mode={"e_tag": meta.get("e_tag"), "version": None},
+                    multipart=False,
+                )
+            except self.calls.precondition_failed:
+                time.sleep(0.01)
+                continue
+            return
+        raise StorageError(self.path(name), "append kept conflicting with other writers")
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def read_bytes(self, name: str) -> bytes:
+        """The bytes of ``name`` (one GET); FileNotFoundError when absent."""
+        data, _ = self.calls.get(self._key(name))
+        return bytes(data)
+
+    def read_range(self, name: str, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes of ``name`` from ``offset`` (one ranged GET)."""
+        key = self._key(name)
+        size = self.size(name)
+        if offset >= size or length <= 0:
+            return b""
+        return self.calls.get_range(key, offset, min(length, size - offset))
+
+    def read_all(self, subdir: str, suffix: str) -> dict[str, bytes]:
+        """The bytes of every object directly in ``subdir`` whose name ends with ``suffix``."""
+        found: dict[str, bytes] = {}
+        for base in self.names(subdir):
+            if base.endswith(suffix):
+                with contextlib.suppress(FileNotFoundError):
+                    found[base] = self.read_bytes(f"{subdir}/{base}")
+        return found
+
+    def read_json(self, name: str) -> Any:
+        """The strict JSON value in ``name``; FileNotFoundError, or ValueError if not JSON."""
+        return json.loads(self.read_bytes(name), parse_constant=_reject_constant)
+
+    def map(self, name: str) -> pa.Buffer:
+        """The whole of ``name`` as a pyarrow buffer over the downloaded bytes (no copy)."""
+        data, _ = self.calls.get(self._key(name))
+        return pa.py_buffer(data)
+
+    def root_exists(self) -> bool:
+        """Whether any object is under the store's prefix (one LIST, until one was seen)."""
+        if self._seen_content or self._ready:
+            return True
+        for _ in self.calls.list_from(""):
+            self._seen_content = True
+            return True
+        return False
+
+    def _exists_key(self, key: str) -> bool:
+        try:
+            self.calls.head(key)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` exists (one HEAD)."""
+        return self._exists_key(self._key(name))
+
+    def size(self, name: str) -> int:
+        """The size of ``name`` in bytes (one HEAD); FileNotFoundError when absent."""
+        return int(self.calls.head(self._key(name))["size"])
+
+    def names(self, subdir: str | None = None) -> list[str]:
+        """The names of the objects directly under the root (or ``subdir``)."""
+        prefix = None if subdir is None else self._key(subdir)
+        cut = 0 if prefix is None else len(prefix) + 1
+        return [str(o["path"])[cut:] for o in self.calls.list_dir(prefix)]
+
+    def names_starting(self, prefix: str) -> list[str]:
+        """Names directly under the root starting with ``prefix``: one LIST from ``prefix``,
+        read only as far as keys keep the prefix."""
+        found = []
+        for meta in self.calls.list_from(prefix):
+            key = str(meta["path"])
+            if not key.startswith(prefix):
+                break
+            if "/" not in key:
+                found.append(key)
+        return found
+
+    def age_seconds(self, name: str) -> float:
+        """Seconds since ``name`` was written, by the store's clock (one HEAD)."""
+        written = self.calls.head(self._key(name))["last_modified"]
+        assert isinstance(written, datetime)
+        return (datetime.now(UTC) - written).total_seconds()
+
+    # -- removing ----------------------------------------------------------------------------
+
+    def remove(self, name: str) -> bool:
+        """Delete ``name``; whether it existed (a HEAD, then a DELETE)."""
+        key = self._key(name)
+        if not self._exists_key(key):
+            return False
+        self.calls.delete(key)
+        return True
+
+    def leftovers(self, *, older_than: float, subdir: str | None = None) -> list[str]:
+        """None: a PUT leaves no temporary object behind."""
+        del older_than, subdir
+        return []
+
+    def remove_raw(self, name: str) -> bool:
+        """Remove ``name`` (see :meth:`leftovers`)."""
+        return self.remove(name)
+
+    def age_seconds_raw(self, name: str) -> float:
+        """Like :meth:`age_seconds`."""
+        return self.age_seconds(name)
+
+    # -- locking -----------------------------------------------------------------------------
+
+    def try_lock(self, name: str) -> Lease | None:
+        """Take the lease ``name`` if it is free or expired; ``None`` while another holds it."""
+        key = self._key(name)
+        self._prepare()
+        return try_take(self.calls, key, ttl=self._lease_seconds)
+
+    @contextlib.contextmanager
+    def lock(self, name: str, *, timeout: float) -> Iterator[None]:
+        """Hold the lease ``name`` for the block, waiting up to ``timeout`` seconds for it.
+
+        Raises:
+            LockTimeoutError: It was not free within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        pause = 0.02
+        while (held := self.try_lock(name)) is None:
+            if time.monotonic() >= deadline:
+                raise LockTimeoutError(self.path(name), timeout)
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+        try:
+            yield
+        finally:
+            held.release()
+
+    def hold_lease(self, directory: str) -> str:
+        """A writer's lease name; nothing is written (an upload leaves no partial object, and
+        orphaned data objects are found by their age)."""
+        return f"{self._key(directory)}/{os.urandom(8).hex()}"
+
+    def expired_leases(self, directory: str) -> list[tuple[str, float]]:
+        """None (see :meth:`hold_lease`)."""
+        del directory
+        return []
+
+
+def _buffered(staged: tuple[StagedWrite, ...]) -> tuple[Buffered, ...]:
+    objects = tuple(s for s in staged if isinstance(s, Buffered))
+    if len(objects) != len(staged) or not objects:
+        raise TypeError("only objects staged by an ObjectStorage can be committed to it")
+    return objects
+
+
+def _joined(chunks: list[bytes]) -> bytes:
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1).encode("utf-8") + b"\n"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not strict JSON")
