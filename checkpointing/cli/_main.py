@@ -25,6 +25,7 @@ from checkpointing.cli._serve import add_commands as add_serve_commands
 from checkpointing.pipeline._retention import apply_retention
 from checkpointing.pipeline._run_query import resolve_checkpoint_id, unique_match
 from checkpointing.pipeline._runs import RunStore
+from checkpointing.storage._open import is_object_url
 from checkpointing.store._manager import CheckpointManager
 
 if TYPE_CHECKING:
@@ -72,7 +73,9 @@ def _add_global_options(parser: argparse.ArgumentParser, *, after_command: bool)
         (argparse.SUPPRESS, argparse.SUPPRESS) if after_command else ("data/checkpoints", "logs")
     )
     parser.add_argument(
-        "--dir", default=default_dir, help="checkpoint directory (default: data/checkpoints)"
+        "--dir",
+        default=default_dir,
+        help="checkpoint directory or object store URL (default: data/checkpoints)",
     )
     parser.add_argument(
         "--log-dir",
@@ -132,13 +135,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     line on stderr, never as a traceback.
     """
     args = _parser().parse_args(argv)
-    root = Path(args.dir)
-    if not root.is_dir():
-        problem = "is not a directory" if root.exists() else "does not exist"
-        print(f"error: checkpoint directory {args.dir!r} {problem}", file=sys.stderr)
-        return 1
-    manager = CheckpointManager(root)
+    if not is_object_url(args.dir):
+        root = Path(args.dir)
+        if not root.is_dir():
+            problem = "is not a directory" if root.exists() else "does not exist"
+            print(f"error: checkpoint directory {args.dir!r} {problem}", file=sys.stderr)
+            return 1
     try:
+        manager = CheckpointManager(args.dir)
+        if not manager.storage.root_exists():
+            print(
+                f"error: checkpoint store {args.dir!r} is empty or does not exist", file=sys.stderr
+            )
+            return 1
         return _COMMANDS[args.command](manager, args)
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as other shell tools do.

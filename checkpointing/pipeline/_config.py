@@ -45,6 +45,8 @@ __all__ = ["ConfigError"]
 _CHECKPOINT_KEYS = {
     "enabled": ("checkpoints", bool),
     "checkpoint_dir": ("checkpoint_dir", str),
+    "storage_options": ("storage_options", dict),
+    "unsafe_single_writer": ("unsafe_single_writer", bool),
     "save_after_each_stage": ("save_after_each_stage", bool),
     "auto_resume": ("resume", bool),
 }

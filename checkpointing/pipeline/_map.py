@@ -52,6 +52,8 @@ class Fanout:
         manager: The checkpoint store, or ``None`` when checkpoints are disabled.
         compression: Parquet codec the workers save with.
         lock_timeout: Registry lock timeout of the workers' stores.
+        storage_options: Options of an object store the workers open.
+        unsafe_single_writer: See ``CheckpointManager``.
         cache: The cross-run cache (``None`` when checkpoints are disabled).
         rerun: Which stages rerun even when they could be restored.
     """
@@ -64,6 +66,8 @@ class Fanout:
         *,
         compression: str,
         lock_timeout: float,
+        storage_options: dict[str, Any],
+        unsafe_single_writer: bool,
         cache: CacheIndex | None,
         rerun: RerunPolicy,
     ) -> None:
@@ -72,6 +76,8 @@ class Fanout:
         self._manager = manager
         self._compression = compression
         self._lock_timeout = lock_timeout
+        self._storage_options = storage_options
+        self._unsafe_single_writer = unsafe_single_writer
         self._rerun = rerun
         self._restorer = None if manager is None else ItemRestorer(run, events, manager, cache)
         self._outcomes = Outcomes(events, manager, cache)
@@ -113,6 +119,8 @@ class Fanout:
             checkpoint_dir=None if self._manager is None else str(self._checkpoint_dir()),
             compression=self._compression,
             lock_timeout=self._lock_timeout,
+            storage_options=self._storage_options,
+            unsafe_single_writer=self._unsafe_single_writer,
             metadata=metadata_to_json(dict(metadata or {})),
             collect=collect,
             driver_pid=os.getpid(),
@@ -132,9 +140,11 @@ class Fanout:
         runner.attempt = self._run.attempt
         return self._fan_out(task, runner, plan, fail_fast=fail_fast, progress=progress)
 
-    def _checkpoint_dir(self) -> Path:
+    def _checkpoint_dir(self) -> str:
+        """The store as every worker opens it: an absolute directory, or the URL."""
         assert self._manager is not None
-        return Path(self._manager.checkpoint_dir).resolve()
+        location = self._manager.checkpoint_dir
+        return str(location.resolve()) if isinstance(location, Path) else location
 
     def _fan_out(
         self, task: MapTask, runner: Runner, plan: Plan, *, fail_fast: bool, progress: bool | None

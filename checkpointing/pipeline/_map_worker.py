@@ -13,6 +13,7 @@ in the :class:`ItemOutcome`, and the driver writes them to the run's logs.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pickle
 import socket
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 _HOST = socket.gethostname()
-_MANAGERS: dict[tuple[str, str, float], CheckpointManager] = {}
+_MANAGERS: dict[tuple[str, str, float, str, bool], CheckpointManager] = {}
 _MANAGERS_LOCK = threading.Lock()
 
 
@@ -45,10 +46,12 @@ class MapTask:
         fn: The item function.
         pipeline_id: The run.
         stage: The stage name.
-        checkpoint_dir: Absolute path of the store every worker opens, or ``None`` when
-            checkpoints are disabled.
+        checkpoint_dir: Absolute path or URL of the store every worker opens, or ``None``
+            when checkpoints are disabled.
         compression: Parquet codec of the checkpoints.
         lock_timeout: Seconds to wait for the store's registry lock.
+        storage_options: Options of an object store (see ``CheckpointManager``).
+        unsafe_single_writer: See ``CheckpointManager``.
         metadata: Stored in every item's manifest, beside ``key``.
         collect: Return each item's data (else only its checkpoint id).
         driver_pid: The driver's process id (records of items run there need no forwarding).
@@ -61,6 +64,8 @@ class MapTask:
     checkpoint_dir: str | None
     compression: str
     lock_timeout: float
+    storage_options: dict[str, Any]
+    unsafe_single_writer: bool
     metadata: dict[str, Any]
     collect: bool
     driver_pid: int
@@ -109,12 +114,22 @@ def _manager(task: MapTask) -> CheckpointManager | None:
     """This process's manager of the task's store (one per directory and options)."""
     if task.checkpoint_dir is None:
         return None
-    options = (task.checkpoint_dir, task.compression, task.lock_timeout)
+    options = (
+        task.checkpoint_dir,
+        task.compression,
+        task.lock_timeout,
+        json.dumps(task.storage_options, sort_keys=True, default=str),
+        task.unsafe_single_writer,
+    )
     with _MANAGERS_LOCK:
         manager = _MANAGERS.get(options)
         if manager is None:
             manager = CheckpointManager(
-                task.checkpoint_dir, compression=task.compression, lock_timeout=task.lock_timeout
+                task.checkpoint_dir,
+                compression=task.compression,
+                lock_timeout=task.lock_timeout,
+                storage_options=task.storage_options,
+                unsafe_single_writer=task.unsafe_single_writer,
             )
             _MANAGERS[options] = manager
         return manager

@@ -77,6 +77,10 @@ class Pipeline:
         stage_log_dir: Directory of the per-stage logs (default ``<log_dir>/stages``).
         compression: Parquet codec of the checkpoints.
         lock_timeout: Seconds to wait for the store's registry lock.
+        storage_options: For a ``checkpoint_dir`` that is an object store URL (``s3://...``):
+            obstore's configuration and ``lease_seconds`` (see ``CheckpointManager``).
+        unsafe_single_writer: Accept an object store without conditional writes (see
+            docs/object-storage.md).
         rerun_from: Rerun the first execution of this stage entered in the run, and every
             stage entered after it, even where they could be restored (from the resumed run or
             the cache).
@@ -133,6 +137,8 @@ class Pipeline:
         stage_log_dir: str | PathLike[str] | None = None,
         compression: str = "snappy",
         lock_timeout: float = 60.0,
+        storage_options: Mapping[str, Any] | None = None,
+        unsafe_single_writer: bool = False,
         rerun_from: str | None = None,
         rerun: Collection[str] = (),
         alerts: Iterable[str] | None = None,
@@ -158,7 +164,11 @@ class Pipeline:
         self._cache: CacheIndex | None = None
         if checkpoints:
             self.manager = CheckpointManager(
-                checkpoint_dir, compression=compression, lock_timeout=lock_timeout
+                checkpoint_dir,
+                compression=compression,
+                lock_timeout=lock_timeout,
+                storage_options=storage_options,
+                unsafe_single_writer=unsafe_single_writer,
             )
             runs = RunStore(self.manager.storage)
             self._cache = CacheIndex(self.manager.storage, self.name)
@@ -185,6 +195,8 @@ class Pipeline:
             self.manager,
             compression=compression,
             lock_timeout=lock_timeout,
+            storage_options=dict(storage_options or {}),
+            unsafe_single_writer=unsafe_single_writer,
             cache=self._cache,
             rerun=reruns,
         )

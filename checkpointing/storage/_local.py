@@ -129,8 +129,8 @@ class LocalStorage:
         """
         with self.staged_writer(name) as writer:
             yield writer
-        assert writer.staged is not None
-        self.commit(writer.staged)
+        assert isinstance(writer.staged, Staged)
+        self._commit((writer.staged,), create_last=False)
 
     @contextlib.contextmanager
     def staged_writer(self, name: str) -> Iterator[HashingWriter]:
@@ -172,12 +172,18 @@ class LocalStorage:
         """Make staged files durable, then visible under their names, in the order given.
 
         Every file is fsync'd (concurrently, so the filesystem can commit them together), then
-        each is renamed over its name in order and each directory involved is fsync'd once.
-        A reader (or a process after a crash) sees a file complete or not at all, and never a
-        later one without the earlier ones. On an error the temporary files still unrenamed are
-        removed and the error names the file.
+        each is renamed over its name in order, the last (the commit point) linked to its name
+        only if that name is free, and each directory involved is fsync'd once. A reader (or a
+        process after a crash) sees a file complete or not at all, and never a later one without
+        the earlier ones. On an error the temporary files still unrenamed are removed and the
+        error names the file.
+
+        Raises:
+            FileExistsError: The last name exists already (nothing of it is committed).
         """
-        files = _files(staged)
+        self._commit(_files(staged), create_last=True)
+
+    def _commit(self, files: tuple[Staged, ...], *, create_last: bool) -> None:
         try:
             pending = [fsync_later(s.fd) for s in files[1:]]
             os.fsync(files[0].fd)
@@ -191,7 +197,11 @@ class LocalStorage:
             os.close(s.fd)
         for i, s in enumerate(files):
             try:
-                s.tmp.replace(s.final)
+                if not create_last or i < len(files) - 1:
+                    s.tmp.replace(s.final)
+                else:  # the commit point: create-if-absent, like write_json_new
+                    os.link(s.tmp, s.final)
+                    s.tmp.unlink()
             except BaseException:
                 for rest in files[i:]:
                     rest.tmp.unlink(missing_ok=True)
@@ -214,7 +224,7 @@ class LocalStorage:
         """
         staged = self.stage_bytes(name, data)
         if durable:
-            self.commit(staged)
+            self._commit((staged,), create_last=False)
             return
         os.close(staged.fd)
         try:
@@ -225,7 +235,7 @@ class LocalStorage:
 
     def write_json_atomic(self, name: str, obj: Any) -> None:
         """Write ``obj`` as strict JSON (no NaN) to ``name``, atomically and durably."""
-        self.commit(self.stage_json(name, obj))
+        self._commit((self.stage_json(name, obj),), create_last=False)
 
     def write_json_new(self, name: str, obj: Any) -> bool:
         """Create ``name`` holding ``obj`` as strict JSON, only if it does not exist yet.

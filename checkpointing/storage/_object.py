@@ -129,6 +129,8 @@ class ObjectStorage:
                 self.calls.put(key, b"probe\n", mode="create", multipart=False)
             except self.calls.already_exists:
                 return True
+        except NotImplementedError:
+            pass  # the client offers no conditional PUT for this store (HTTP/WebDAV)
         except StorageError as exc:
             if not isinstance(exc.__cause__, self.calls.not_supported):
                 raise

@@ -2,9 +2,10 @@
 
 Every request the object backend makes goes through :class:`Calls`, which
 
-* turns "not found" into :class:`FileNotFoundError` (what the storage protocol promises) and
-  every other failure, after the retries obstore's client makes itself (timeouts, 5xx, 429), into
-  a :class:`~checkpointing.StorageError` naming the object and the operation;
+* turns "not found" of a read into :class:`FileNotFoundError` (what the storage protocol
+  promises), and every other failure (a missing bucket when writing or listing included), after
+  the retries obstore's client makes itself (timeouts, 5xx, 429), into a
+  :class:`~checkpointing.StorageError` naming the object and the operation;
 * retries a conditional request that a store answered with 409 Conflict (S3 does when two
   conditional writes of one key overlap): the request is idempotent, so the retry either wins or
   gets the clear answer (already exists, precondition failed);
@@ -60,8 +61,12 @@ class Calls:
             self._count(kind)
             try:
                 return call()
-            except self._errors.NotFoundError:
-                raise FileNotFoundError(errno.ENOENT, "no such object", self.url(key)) from None
+            except self._errors.NotFoundError as exc:
+                if kind in ("GET", "HEAD"):
+                    raise FileNotFoundError(errno.ENOENT, "no such object", self.url(key)) from None
+                raise StorageError(
+                    self.url(key), f"{what} failed (no such bucket?): {_first_line(exc)}"
+                ) from exc
             except (self._errors.AlreadyExistsError, self._errors.PreconditionError):
                 raise
             except self._errors.BaseError as exc:

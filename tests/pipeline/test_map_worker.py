@@ -34,6 +34,8 @@ def _task(tmp_path: Path, fn: Any, **changes: Any) -> MapTask:
         "checkpoint_dir": str(tmp_path / "ckpt"),
         "compression": "snappy",
         "lock_timeout": 60.0,
+        "storage_options": {},
+        "unsafe_single_writer": False,
         "metadata": {"source": "test"},
         "collect": True,
         "driver_pid": os.getpid(),
