@@ -105,8 +105,9 @@ class Registry(ShardFiles):
         except (FileNotFoundError, DamagedError):
             return bounds_of(self._repair(None))
 
-    def all_entries(self) -> Entries:
-        """Every registered checkpoint: the index, then all shards read in one sweep."""
+    def all_entries(self, *, progress: Callable[[int, int], None] | None = None) -> Entries:
+        """Every registered checkpoint: the index, then all shards read in one sweep, calling
+        ``progress(done, total)`` shard by shard."""
         if not self._storage.root_exists():
             return {}
         try:
@@ -114,7 +115,10 @@ class Registry(ShardFiles):
         except (FileNotFoundError, DamagedError):
             return self._repair(None)
         entries: Entries = {}
-        for name, data in self._storage.read_all(SHARDS, ".jsonl").items():
+        shards = self._storage.read_all(SHARDS, ".jsonl")
+        for done, (name, data) in enumerate(shards.items()):
+            if progress is not None:
+                progress(done, len(shards))
             pipeline_id = name[: -len(".jsonl")]
             listed.discard(pipeline_id)
             try:
