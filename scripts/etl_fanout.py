@@ -1,11 +1,14 @@
-"""The example job's per-ticker fan-out (``--workers N``): each ticker is an item of
-``pipeline.map`` on a local Dask cluster of N worker processes.
+"""The example job's per-ticker fan-out: each ticker is an item of ``pipeline.map``, run in
+the job's own process, or with ``--workers N`` on a local Dask cluster of N worker processes.
 
 Extraction and preprocessing keep their stages and their stage checkpoints; inside them, each
 ticker is fetched or preprocessed as its own item (stages ``extract_ticker`` and
-``preprocess_ticker``), checkpointed by the worker that computed it. A resumed run restores the
+``preprocess_ticker``), checkpointed by the process that computed it. A resumed run restores the
 tickers that finished and runs only the others. The results are combined exactly as the
 one-process functions combine them, so the output is the same file.
+
+A CSV source is one file, read once by the extraction stage itself (fetching it per ticker
+would read the whole file once per ticker); its preprocessing still fans out per ticker.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ if TYPE_CHECKING:
 
     from checkpointing import Pipeline
 
-__all__ = ["PerTicker", "local_cluster"]
+__all__ = ["ITEM_STAGES", "PerTicker", "local_cluster"]
+
+ITEM_STAGES = {"data_extraction": "extract_ticker", "data_preprocessing": "preprocess_ticker"}
+"""The fan-out stage run inside each of the job's stages that fans out."""
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -60,13 +66,15 @@ class PerTicker:
     Args:
         pipeline: The running pipeline.
         executor: Where the items run (a Dask client, or ``None`` for this process).
-        enabled: False calls the one-process functions instead (no fan-out).
+        cache: Restore an item from an earlier run whose item of the same key had the same
+            code and input (and, on resume, restore this run's own items only if they still
+            do), as ``pipeline.map(cache=True)``.
     """
 
-    def __init__(self, pipeline: Pipeline, executor: Any, *, enabled: bool) -> None:
+    def __init__(self, pipeline: Pipeline, executor: Any, *, cache: bool) -> None:
         self.pipeline = pipeline
         self.executor = executor
-        self.enabled = enabled
+        self.cache = cache
 
     def extract(
         self,
@@ -77,12 +85,18 @@ class PerTicker:
         *,
         progress: ProgressCallback | None = None,
     ) -> pd.DataFrame:
-        """The frame :func:`extract` returns, fetched one ticker per item."""
-        if not self.enabled or not tickers:
+        """The frame :func:`extract` returns, fetched one ticker per item (a CSV source: read
+        whole, here)."""
+        if source.startswith("csv:") or not tickers:
             return extract(source, tickers, start, end, progress=progress)
         fetch = functools.partial(_extract_one, source, start, end)
         frames = self.pipeline.map(
-            "extract_ticker", fetch, list(tickers), executor=self.executor, progress=False
+            ITEM_STAGES["data_extraction"],
+            fetch,
+            list(tickers),
+            executor=self.executor,
+            progress=False,
+            cache=self.cache,
         )
         if progress is not None:
             progress(len(frames), len(frames))
@@ -93,20 +107,19 @@ class PerTicker:
         self, flagged: pd.DataFrame, *, progress: ProgressCallback | None = None
     ) -> pd.DataFrame:
         """The frame :func:`preprocess` returns, preprocessed one ticker per item."""
-        if not self.enabled:
-            return preprocess(flagged, progress=progress)
         tickers = flagged["ticker"].to_numpy()
         parts = [
             flagged[tickers == ticker].reset_index(drop=True)
             for ticker in pd.unique(tickers)  # validate() sorted the frame by ticker
         ]
         frames = self.pipeline.map(
-            "preprocess_ticker",
+            ITEM_STAGES["data_preprocessing"],
             preprocess,
             parts,
             key=lambda part: str(part["ticker"].iloc[0]),
             executor=self.executor,
             progress=False,
+            cache=self.cache,
         )
         if progress is not None:
             progress(len(frames), len(frames))

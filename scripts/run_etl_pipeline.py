@@ -2,7 +2,10 @@
 
 Every stage is a ``with pipeline.stage(...)`` block with a verified checkpoint, so a failed run
 can be resumed where it stopped, and a fingerprint of its code and inputs, so a run with the same
-arguments restores each unchanged stage from an earlier run's result (docs/caching.md)::
+arguments restores each unchanged stage from an earlier run's result (docs/caching.md). Inside
+extraction and preprocessing, each ticker is its own item of ``pipeline.map`` with its own
+checkpoint (scripts/etl_fanout.py), in this process or, with ``--workers N``, on a local Dask
+cluster::
 
     python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31
     python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31
@@ -37,7 +40,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:  # run as a file: make the sibling modules importable
     sys.path.insert(0, str(_ROOT))
 
-from scripts.etl_fanout import PerTicker, local_cluster  # noqa: E402
+from scripts.etl_fanout import ITEM_STAGES, PerTicker, local_cluster  # noqa: E402
 from scripts.etl_stages import (  # noqa: E402
     STAGES,
     extract,
@@ -156,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=_positive,
         metavar="N",
-        help="fetch and preprocess each ticker as its own item with pipeline.map on a local "
-        "Dask cluster of N worker processes (needs stagepoint[dask]; default: one process)",
+        help="fetch and preprocess each ticker (its pipeline.map item) on a local Dask cluster "
+        "of N worker processes (needs stagepoint[dask]; default: in this process)",
     )
     parser.add_argument(
         "--alert",
@@ -193,11 +196,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(str(exc))
     if args.start is not None and args.end is not None and args.start > args.end:
         parser.error(f"--start {args.start} is after --end {args.end}")
-    if args.workers is not None:
-        if args.tickers is None:
-            parser.error("--workers fans out per ticker: give --tickers")
-        if importlib.util.find_spec("distributed") is None:
-            parser.error("--workers needs Dask: pip install 'stagepoint[dask]'")
+    if args.workers is not None and importlib.util.find_spec("distributed") is None:
+        parser.error("--workers needs Dask: pip install 'stagepoint[dask]'")
     return args
 
 
@@ -314,6 +314,18 @@ def _extract_inputs(args: argparse.Namespace) -> dict[str, Any]:
     return inputs
 
 
+def _rerun(args: argparse.Namespace) -> set[str]:
+    """The stages to run even if they could be restored: ``--rerun`` with the tickers of each.
+
+    Without the cache, no ticker is restored either: ``pipeline.map`` knows a resumed run's
+    tickers by key alone unless it fingerprints them (its cache), so after a resume with other
+    data arguments it would restore tickers fetched for the old ones.
+    """
+    if not args.cache:
+        return {*args.rerun, *ITEM_STAGES.values()}
+    return {*args.rerun, *(ITEM_STAGES[s] for s in args.rerun if s in ITEM_STAGES)}
+
+
 def run(
     args: argparse.Namespace,
     results: list[StageResult],
@@ -340,7 +352,7 @@ def run(
             pipeline_id=args.resume if isinstance(args.resume, str) else None,
             console=args.verbose,
             rerun_from=args.rerun_from,
-            rerun=set(args.rerun),
+            rerun=_rerun(args),
             alerts=args.alert,
             resume_hint=lambda pipeline_id: resume_command(args, pipeline_id),
         )
@@ -367,7 +379,7 @@ def run(
         return facts["stage"]
 
     with pipeline, local_cluster(args.workers) as cluster:
-        per_ticker = PerTicker(pipeline, cluster, enabled=args.workers is not None)
+        per_ticker = PerTicker(pipeline, cluster, cache=args.cache)
         with stage(1, "data_extraction", _extract_inputs(args)) as s:
             if not s.restored:
                 raw = per_ticker.extract(

@@ -44,3 +44,20 @@ def _restore_logging_state() -> Iterator[None]:
             lg.filters.clear()
             lg.setLevel(logging.NOTSET)
             lg.propagate = True
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1, for the whole session (see tests/_s3.py)."""
+    from tests._s3 import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_url(s3_endpoint: str) -> str:
+    """``s3://<bucket>/store`` in a fresh bucket of a freshly reset server."""
+    from tests._s3 import fresh_bucket
+
+    return f"{fresh_bucket(s3_endpoint)}/store"

@@ -32,7 +32,7 @@ def add_commands(
 
 
 def _invalidate(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    count = invalidate_cache(args.pipeline, args.stage, checkpoint_dir=manager.checkpoint_dir)
+    count = invalidate_cache(args.pipeline, args.stage, checkpoint_dir=manager.location)
     what = f"{args.pipeline} stage {args.stage}" if args.stage else args.pipeline
     text = f"marked {count} cached result(s) of {what} stale (their checkpoints are kept)"
     _emit(args, {"invalidated": count, "pipeline": args.pipeline, "stage": args.stage}, text)

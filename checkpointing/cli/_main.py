@@ -68,7 +68,8 @@ def _count(text: str) -> int:
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
-    """``--dir`` and ``--log-dir``, before the command (defaults) or after it (overrides)."""
+    """``--dir``, ``--log-dir`` and ``--no-progress``, before the command (defaults) or after it
+    (overrides)."""
     default_dir, default_log_dir = (
         (argparse.SUPPRESS, argparse.SUPPRESS) if after_command else ("data/checkpoints", "logs")
     )
@@ -81,6 +82,12 @@ def _add_global_options(parser: argparse.ArgumentParser, *, after_command: bool)
         "--log-dir",
         default=default_log_dir,
         help="log directory, for commands that read events (default: logs)",
+    )
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        default=argparse.SUPPRESS if after_command else False,
+        help="never draw a progress bar (one is drawn on stderr only when it is a terminal)",
     )
 
 
@@ -181,7 +188,8 @@ def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
 
 
 def _list(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    found = manager.list_checkpoints(args.pipeline)
+    with progress_bar("list", unit="pipeline", enabled=not args.no_progress) as progress:
+        found = manager.list_checkpoints(args.pipeline, progress=progress)
     text = (
         _table(found, ("checkpoint_id", "stage", "timestamp", "rows", "data_size"))
         if found
@@ -207,7 +215,7 @@ def _verify(manager: CheckpointManager, args: argparse.Namespace) -> int:
         e["checkpoint_id"] for e in manager.list_checkpoints()
     ]
     results = []
-    with progress_bar("verify", unit="checkpoint") as progress:
+    with progress_bar("verify", unit="checkpoint", enabled=not args.no_progress) as progress:
         for done, cid in enumerate(ids):
             if progress is not None:
                 progress(done, len(ids))
@@ -238,7 +246,7 @@ def _delete(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 
 def _cleanup(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    with progress_bar("cleanup", unit="pipeline") as progress:
+    with progress_bar("cleanup", unit="pipeline", enabled=not args.no_progress) as progress:
         result = apply_retention(
             manager,
             name=args.pipeline,
@@ -300,7 +308,7 @@ def _diff(manager: CheckpointManager, args: argparse.Namespace) -> int:
     from checkpointing.store._diff import diff_checkpoints
 
     ids = [resolve_checkpoint_id(manager, i) for i in (args.id_a, args.id_b)]
-    with progress_bar("diff", unit="step") as progress:
+    with progress_bar("diff", unit="step", enabled=not args.no_progress) as progress:
         result = diff_checkpoints(manager, *ids, progress=progress)
     _emit(args, result.to_dict(), result.format())
     return 0

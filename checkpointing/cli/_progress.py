@@ -13,11 +13,14 @@ __all__: list[str] = []
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, *, unit: str) -> Iterator[Callable[[int, int], None] | None]:
+def progress_bar(
+    description: str, *, unit: str, enabled: bool = True
+) -> Iterator[Callable[[int, int], None] | None]:
     """Yield ``update(done, total)`` drawing a bar on stderr, or ``None`` when stderr is not a
-    terminal (piped, redirected, in CI): then nothing is drawn at all. The bar is removed when
-    the block ends, so the command's own output is all that stays."""
-    if not sys.stderr.isatty():
+    terminal (piped, redirected, in CI) or ``enabled`` is false (``--no-progress``): then
+    nothing is drawn at all. The bar is removed when the block ends, so the command's own
+    output is all that stays."""
+    if not enabled or not sys.stderr.isatty():
         yield None
         return
     from tqdm import tqdm

@@ -33,7 +33,7 @@ def add_commands(
 
 
 def _report(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    dirs = {"checkpoint_dir": manager.checkpoint_dir, "log_dir": args.log_dir}
+    dirs = {"checkpoint_dir": manager.location, "log_dir": args.log_dir}
     if args.last:
         pipeline_id = latest_run_id(**dirs, name=args.name)
     else:

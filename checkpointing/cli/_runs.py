@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from checkpointing.cli._progress import progress_bar
 from checkpointing.pipeline._run_model import RUN_STATUSES
 from checkpointing.pipeline._run_query import get_run, list_runs
 
@@ -82,13 +83,15 @@ def table(rows: Sequence[Sequence[str]], columns: Sequence[str], right: set[str]
 
 
 def _runs(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    found = list_runs(
-        checkpoint_dir=manager.checkpoint_dir,
-        log_dir=args.log_dir,
-        name=args.name,
-        status=args.status,
-        since=args.since,
-    )
+    with progress_bar("runs", unit="run", enabled=not args.no_progress) as progress:
+        found = list_runs(
+            checkpoint_dir=manager.location,
+            log_dir=args.log_dir,
+            name=args.name,
+            status=args.status,
+            since=args.since,
+            progress=progress,
+        )
     if args.json:
         print(json.dumps([r.to_json(executions=False) for r in found], indent=2))
         return 0
@@ -113,7 +116,7 @@ def _runs(manager: CheckpointManager, args: argparse.Namespace) -> int:
 
 
 def _run(manager: CheckpointManager, args: argparse.Namespace) -> int:
-    run = get_run(args.pipeline_id, checkpoint_dir=manager.checkpoint_dir, log_dir=args.log_dir)
+    run = get_run(args.pipeline_id, checkpoint_dir=manager.location, log_dir=args.log_dir)
     attempts = [a for a in run.attempts if args.attempt in (None, a.number)]
     if args.attempt is not None and not attempts:
         msg = f"run {run.pipeline_id!r} has no attempt {args.attempt}"

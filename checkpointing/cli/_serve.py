@@ -58,9 +58,7 @@ def _serve(manager: CheckpointManager, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         hosts.append("*")  # requests name this machine by any of its names or addresses
-    app = create_app(
-        checkpoint_dir=manager.checkpoint_dir, log_dir=args.log_dir, allowed_hosts=hosts
-    )
+    app = create_app(checkpoint_dir=manager.location, log_dir=args.log_dir, allowed_hosts=hosts)
     server = uvicorn.Server(
         uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
     )

@@ -14,7 +14,6 @@ import contextlib
 import itertools
 import os
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from checkpointing._errors import MapError, StageIdentityError
@@ -24,6 +23,7 @@ from checkpointing.pipeline._map_outcomes import Outcomes, Plan, Tally
 from checkpointing.pipeline._map_progress import ProgressLine
 from checkpointing.pipeline._map_restore import ItemRestorer
 from checkpointing.pipeline._map_worker import MapTask
+from checkpointing.storage._local import LocalStorage
 from checkpointing.storage._names import validate_name
 from checkpointing.store._ids import check_id_fits
 from checkpointing.store._jsonvalues import metadata_to_json
@@ -143,8 +143,10 @@ class Fanout:
     def _checkpoint_dir(self) -> str:
         """The store as every worker opens it: an absolute directory, or the URL."""
         assert self._manager is not None
-        location = self._manager.checkpoint_dir
-        return str(location.resolve()) if isinstance(location, Path) else location
+        storage = self._manager.storage
+        if isinstance(storage, LocalStorage):
+            return str(storage.root.resolve())
+        return storage.location
 
     def _fan_out(
         self, task: MapTask, runner: Runner, plan: Plan, *, fail_fast: bool, progress: bool | None

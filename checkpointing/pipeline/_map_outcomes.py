@@ -136,7 +136,7 @@ class Outcomes:
         except CheckpointNotFoundError as error:
             error.add_note(
                 f"item {outcome.key!r} was committed by process {outcome.pid}, but its "
-                f"checkpoint is not in {self._manager.checkpoint_dir} as this process sees it: "
+                f"checkpoint is not in {self._manager.location} as this process sees it: "
                 "every worker must reach the checkpoint directory at the same path"
             )
             return error

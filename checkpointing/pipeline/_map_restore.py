@@ -69,7 +69,8 @@ class ItemRestorer:
     def restore(
         self, task: MapTask, keys: list[str], fps: list[Fingerprint | None], *, forced: str | None
     ) -> tuple[dict[int, Restored], set[int]]:
-        """Restore what can be (``forced``: nothing, for that reason); log why the rest runs.
+        """Restore what can be (``forced``: nothing, for that reason, and a resumed run forgets
+        its earlier attempt's commit of each item, so that it runs again); log why the rest runs.
 
         Returns:
             The restored items by index, and the indexes whose cache entry is unusable (the
@@ -84,6 +85,8 @@ class ItemRestorer:
             found = None
             if forced is not None:
                 reasons.append((forced, False))
+                if self._run.resumed:  # else the rerun would find the earlier attempt's commit
+                    _items.uncommit(self._manager.storage, task.pipeline_id, task.stage, key)
             else:
                 if self._run.resumed:
                     found = self._own(task, key, recorded.get(key, []), fp, reasons)

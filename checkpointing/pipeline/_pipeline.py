@@ -267,7 +267,7 @@ class Pipeline:
     @property
     def checkpoint_dir(self) -> str | None:
         """The checkpoint directory, or ``None`` when checkpoints are disabled."""
-        return None if self.manager is None else str(self.manager.checkpoint_dir)
+        return None if self.manager is None else self.manager.location
 
     @property
     def record(self) -> dict[str, Any] | None:

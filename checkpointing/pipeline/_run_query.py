@@ -28,7 +28,7 @@ from checkpointing.store._manifest import MANIFEST_SUFFIX
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from checkpointing.store._manager import CheckpointManager
 
@@ -90,6 +90,7 @@ def list_runs(
     name: str | None = None,
     status: str | None = None,
     since: datetime | float | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[RunInfo]:
     """The runs found in a checkpoint directory and a log directory, newest first.
 
@@ -104,6 +105,7 @@ def list_runs(
             ``interrupted`` (its record says running but no process owns it) or ``unknown``.
         since: Only runs started at or after this moment (aware datetime, naive = local time,
             or seconds since the epoch).
+        progress: Called as ``progress(done, total)`` run by run (for a progress bar).
 
     Returns:
         One :class:`RunInfo` per run, sorted by start time, newest first. Records that cannot
@@ -126,7 +128,9 @@ def list_runs(
         pid for pid, found in by_run.items() if any(_starts_run(e) for e in found)
     }
     runs: list[RunInfo] = []
-    for pipeline_id in ids:
+    for done, pipeline_id in enumerate(ids):
+        if progress is not None:
+            progress(done, len(ids))
         try:
             record = _read_record(store, pipeline_id)
         except RunRecordError:

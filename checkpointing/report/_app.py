@@ -13,6 +13,7 @@ its own to 127.0.0.1.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,6 @@ from checkpointing.store._diff import diff_checkpoints
 from checkpointing.store._manager import CheckpointManager
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Iterable
 
     from starlette.applications import Starlette
@@ -82,12 +82,12 @@ def _name(request: Request, key: str) -> str:
 class Dashboard:
     """The pages and endpoints, over one checkpoint directory and one log directory."""
 
-    def __init__(self, checkpoint_dir: Path, log_dir: Path) -> None:
+    def __init__(self, checkpoint_dir: str, log_dir: Path) -> None:
         self.checkpoint_dir = checkpoint_dir
         self.log_dir = log_dir
         self.manager = CheckpointManager(checkpoint_dir)
 
-    def _dirs(self) -> dict[str, Path]:
+    def _dirs(self) -> dict[str, str | Path]:
         return {"checkpoint_dir": self.checkpoint_dir, "log_dir": self.log_dir}
 
     def page(self, template: str, status_code: int = 200, **values: Any) -> Response:
@@ -216,7 +216,7 @@ def create_app(
         msg = "the dashboard needs Starlette and uvicorn: pip install 'stagepoint[ui]'"
         raise ImportError(msg) from exc
 
-    board = Dashboard(Path(checkpoint_dir), Path(log_dir))
+    board = Dashboard(os.fspath(checkpoint_dir), Path(log_dir))
     routes = [
         Route("/", lambda request: RedirectResponse("/runs")),
         Route("/runs", board.runs),

@@ -272,7 +272,7 @@ class ObjectStorage:
                 self.calls.put(
                     key,
                     body + line,
-                    mode={"e_tag": meta.get("e_tag"), "version": None},
+                    mode={"e_tag": meta.get("e_tag")},
                     multipart=False,
                 )
             except self.calls.precondition_failed:

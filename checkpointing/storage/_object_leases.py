@@ -127,7 +127,7 @@ def _expired(data: Any, meta: dict[str, Any]) -> bool:
 
 
 def _if_match(e_tag: str) -> dict[str, Any]:
-    return {"e_tag": e_tag, "version": None}
+    return {"e_tag": e_tag}
 
 
 def _body(token: str, ttl: float) -> bytes:

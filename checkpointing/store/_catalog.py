@@ -63,7 +63,11 @@ class Catalog:
     # -- query -------------------------------------------------------------------------------
 
     def list_checkpoints(
-        self, pipeline_id: str | None = None, *, stage: str | None = None
+        self,
+        pipeline_id: str | None = None,
+        *,
+        stage: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> list[dict[str, Any]]:
         """Registered checkpoints, newest first, optionally of one pipeline and/or stage.
 
@@ -71,9 +75,10 @@ class Catalog:
         data_size and data_file. With ``pipeline_id``, only that pipeline's part of the registry
         is read, so the cost does not grow with the rest of the store. A checkpoint whose
         manifest is gone (a delete interrupted between the manifest and the registry) is never
-        listed. Needs no write access.
+        listed. Needs no write access. ``progress(done, total)`` is called as the registry's
+        pipelines are read (for a progress bar).
         """
-        found = self._registry.listed(pipeline_id, stage)
+        found = self._registry.listed(pipeline_id, stage, progress=progress)
         found.sort(key=_newest_first, reverse=True)
         return found
 

@@ -98,8 +98,15 @@ class ListingRegistry:
             return True  # no longer pipeline id can produce this name
         return self.owner_of(entry["checkpoint_id"]) == pipeline_id
 
-    def listed(self, pipeline_id: str | None, stage: str | None) -> list[dict[str, Any]]:
-        """Registry entries (with rows, size and hash, from the manifests), unordered."""
+    def listed(
+        self,
+        pipeline_id: str | None,
+        stage: str | None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Registry entries (with rows, size and hash, from the manifests), unordered;
+        ``progress(done, total)`` is called as manifests are read."""
         if pipeline_id is None:
             ids = [
                 n[: -len(MANIFEST_SUFFIX)]
@@ -110,7 +117,7 @@ class ListingRegistry:
             ids = list(self._candidates(pipeline_id, stage))
         return [
             entry_from_manifest(m)
-            for m in self._manifests(ids)
+            for m in self._manifests(ids, progress=progress)
             if (pipeline_id is None or m["pipeline_id"] == pipeline_id)
             and (stage is None or m["stage"] == stage)
         ]
@@ -123,9 +130,9 @@ class ListingRegistry:
                 return str(entry["checkpoint_id"])
         return None
 
-    def all_entries(self) -> Entries:
-        """Every checkpoint of the store (reads every manifest not read before)."""
-        return {e["checkpoint_id"]: e for e in self.listed(None, None)}
+    def all_entries(self, *, progress: Callable[[int, int], None] | None = None) -> Entries:
+        """Every checkpoint of the store (reads every manifest)."""
+        return {e["checkpoint_id"]: e for e in self.listed(None, None, progress=progress)}
 
     def owner_of(self, checkpoint_id: str) -> str | None:
         """The pipeline of ``checkpoint_id``, from its manifest (``None`` if unreadable)."""
@@ -135,7 +142,9 @@ class ListingRegistry:
                 owner = str(manifest["pipeline_id"])
         return owner
 
-    def _manifests(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+    def _manifests(
+        self, ids: Iterable[str], *, progress: Callable[[int, int], None] | None = None
+    ) -> list[dict[str, Any]]:
         """The readable manifests of ``ids``, read in parallel; unreadable ones left out."""
 
         def read(checkpoint_id: str) -> dict[str, Any] | None:
@@ -152,7 +161,11 @@ class ListingRegistry:
             results = [read(i) for i in ids]
         else:
             with concurrent.futures.ThreadPoolExecutor(min(_READERS, len(ids))) as pool:
-                results = list(pool.map(read, ids))
+                results = []
+                for done, result in enumerate(pool.map(read, ids)):
+                    if progress is not None:
+                        progress(done, len(ids))
+                    results.append(result)
         return [m for m in results if m is not None]
 
     def shard_pipelines(self) -> set[str]:

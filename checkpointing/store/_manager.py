@@ -12,6 +12,7 @@ import pyarrow as pa
 from checkpointing._errors import (
     CheckpointNotFoundError,
     IntegrityError,
+    StorageError,
 )
 from checkpointing.storage._names import validate_name
 from checkpointing.storage._open import open_storage
@@ -100,10 +101,18 @@ class CheckpointManager(Catalog):
         self._init_catalog(storage, lock_timeout=lock_timeout)
 
     @property
-    def checkpoint_dir(self) -> Path | str:
-        """The checkpoint directory (a ``Path``), or the object store's URL (a ``str``)."""
+    def checkpoint_dir(self) -> Path:
+        """The checkpoint directory.
+
+        Raises:
+            StorageError: The store is on an object store (its URL is :attr:`location`).
+        """
         root: Path | None = getattr(self._storage, "root", None)
-        return self._storage.location if root is None else root
+        if root is None:
+            raise StorageError(
+                self._storage.location, "an object store has no directory; use .location"
+            )
+        return root
 
     @property
     def location(self) -> str:

@@ -71,13 +71,23 @@ class Registry(ShardFiles):
 
     # -- reading (no lock) -------------------------------------------------------------------
 
-    def listed(self, pipeline_id: str | None, stage: str | None) -> list[dict[str, Any]]:
+    def listed(
+        self,
+        pipeline_id: str | None,
+        stage: str | None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[dict[str, Any]]:
         """The entries of one pipeline (or all) and stage whose manifest exists, unordered.
 
         With ``pipeline_id``, only that pipeline's shard is read. A checkpoint whose manifest is
         gone (a delete interrupted between the manifest and the registry) is left out.
+        ``progress`` is passed to :meth:`all_entries`.
         """
-        entries = self.all_entries() if pipeline_id is None else self.pipeline_entries(pipeline_id)
+        if pipeline_id is None:
+            entries = self.all_entries(progress=progress)
+        else:
+            entries = self.pipeline_entries(pipeline_id)
         found = [e for e in entries.values() if stage is None or e.get("stage") == stage]
         if len(found) <= _STAT_EACH:
             exists = self._storage.exists
@@ -137,8 +147,9 @@ class Registry(ShardFiles):
         except (FileNotFoundError, DamagedError):
             return bounds_of(self._repair(None))
 
-    def all_entries(self) -> Entries:
-        """Every registered checkpoint: the index, then all shards read in one sweep."""
+    def all_entries(self, *, progress: Callable[[int, int], None] | None = None) -> Entries:
+        """Every registered checkpoint: the index, then all shards read in one sweep, calling
+        ``progress(done, total)`` shard by shard."""
         if not self._storage.root_exists():
             return {}
         try:
@@ -146,7 +157,10 @@ class Registry(ShardFiles):
         except (FileNotFoundError, DamagedError):
             return self._repair(None)
         entries: Entries = {}
-        for name, data in self._storage.read_all(SHARDS, ".jsonl").items():
+        shards = self._storage.read_all(SHARDS, ".jsonl")
+        for done, (name, data) in enumerate(shards.items()):
+            if progress is not None:
+                progress(done, len(shards))
             pipeline_id = name[: -len(".jsonl")]
             listed.discard(pipeline_id)
             try:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from checkpointing import CheckpointManager
+from checkpointing import CheckpointManager, Pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +25,9 @@ def store(tmp_path: Path) -> tuple[Path, list[str]]:
     manager = CheckpointManager(tmp_path / "ck")
     frame = pd.DataFrame({"a": range(1000), "b": [1.5] * 1000})
     ids = [manager.save_checkpoint("etl", f"s{i}", frame) for i in range(3)]
+    pipeline = Pipeline("etl", checkpoint_dir=tmp_path / "ck", log_dir=tmp_path / "logs")
+    with pipeline, pipeline.stage("load") as stage:  # one run, for `runs`
+        stage.checkpoint(frame)
     return tmp_path / "ck", ids
 
 
@@ -65,11 +68,14 @@ def _run(argv: list[str], *, tty: bool) -> tuple[int, str, str]:
         (["verify"], "verify"),
         (["cleanup", "--retention-days", "1"], "cleanup"),
         (["diff", "{0}", "{1}"], "diff"),
+        (["list"], "list"),
+        (["runs"], "runs"),
     ],
 )
 def test_a_bar_on_a_terminal_and_none_when_piped(store, command, label) -> None:
     directory, ids = store
-    argv = ["--dir", str(directory), *(c.format(*ids) for c in command)]
+    argv = ["--dir", str(directory), "--log-dir", str(directory.parent / "logs")]
+    argv += [c.format(*ids) for c in command]
     code, out, err = _run(argv, tty=True)
     assert code == 0
     assert f"{label}:" in err  # tqdm's bar, on the terminal
@@ -78,3 +84,17 @@ def test_a_bar_on_a_terminal_and_none_when_piped(store, command, label) -> None:
     assert code == 0
     assert piped_err == ""
     assert piped_out == out
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.parametrize("command", [["list"], ["runs"], ["verify"]])
+def test_no_progress_draws_nothing_even_on_a_terminal(store, command, where) -> None:
+    directory, _ = store
+    argv = ["--dir", str(directory), "--log-dir", str(directory.parent / "logs"), *command]
+    code, out, _ = _run(argv, tty=False)
+    assert code == 0
+    quiet = ["--no-progress", *argv] if where == "before" else [*argv, "--no-progress"]
+    code, quiet_out, quiet_err = _run(quiet, tty=True)
+    assert code == 0
+    assert quiet_err == ""
+    assert quiet_out == out

@@ -171,6 +171,22 @@ def test_resume_reruns_an_item_whose_committed_checkpoint_is_gone(tmp_path) -> N
     }
 
 
+@pytest.mark.parametrize("option", [{"rerun": ["fetch"]}, {"rerun_from": "fetch"}])
+def test_a_rerun_requested_in_a_resumed_run_runs_its_committed_items_again(
+    tmp_path, option
+) -> None:
+    fn = functools.partial(fns.fetch, str(tmp_path))
+    p = _pipeline(tmp_path)
+    with pytest.raises(MapError), p:
+        p.map("fetch", fn, ["a", "bad"], collect=False)
+    (first,) = [e["checkpoint_ids"][0] for e in record_of(p)["stages"] if e["key"] == "a"]
+    (tmp_path / "fixed").touch()
+    with _pipeline(tmp_path, resume=True, **option) as again:
+        ids = again.map("fetch", fn, ["a", "bad"], collect=False)
+    assert ids[0] != first  # not the earlier attempt's commit
+    assert fns.calls(tmp_path) == {"a": 2, "bad": 2}
+
+
 def test_with_checkpoints_disabled_items_run_and_nothing_is_saved(tmp_path) -> None:
     fn = functools.partial(fns.fetch, str(tmp_path))
     with _pipeline(tmp_path, checkpoints=False) as p:

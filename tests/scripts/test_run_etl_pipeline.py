@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from scripts.etl_stages import extract, preprocess, store, validate
 from scripts.market_data import generate_ohlcv
 from scripts.run_etl_pipeline import main, parse_args, resume_command
 
@@ -60,7 +61,39 @@ def test_uninterrupted_run_writes_the_output_and_a_summary(uninterrupted) -> Non
     assert len(output) == 520
     assert {"return_1d", "log_return", "ma_5", "ma_20", "was_filled", "is_outlier"} <= set(output)
     assert output[["open", "high", "low", "close"]].notna().all().all()
-    assert len(list((cwd / "data" / "checkpoints").glob("*.parquet"))) == 4
+    # one checkpoint per stage, and one per ticker of each fan-out (extraction, preprocessing)
+    assert len(list((cwd / "data" / "checkpoints").glob("*.parquet"))) == 4 + 2 * 2
+
+
+def _item_pids(cwd: Path, stage: str) -> dict[str, int]:
+    """key -> pid of the process that checkpointed each completed item of ``stage``."""
+    (run,) = (cwd / "data" / "checkpoints" / "runs").glob("*.json")
+    record = json.loads(run.read_text())
+    ids = [i for e in record["stages"] if e["stage"] == stage for i in e["checkpoint_ids"]]
+    manifests = [json.loads((cwd / "data" / "checkpoints" / f"{i}.json").read_text()) for i in ids]
+    return {m["metadata"]["key"]: m["pid"] for m in manifests}
+
+
+def test_without_workers_each_ticker_is_an_item_of_the_fan_out_in_this_process(
+    uninterrupted,
+) -> None:
+    cwd, _, _ = uninterrupted
+    events = _events(cwd)
+    (record,) = (cwd / "data" / "checkpoints" / "runs").glob("*.json")
+    job_pid = json.loads(record.read_text())["pid"]
+    for stage in ("extract_ticker", "preprocess_ticker"):
+        (start,) = [e for e in events if (e["stage"], e["event_type"]) == (stage, "map_start")]
+        assert start["metadata"] == {"items": 2, "executor": "in-process"}
+        assert _item_pids(cwd, stage) == {"AAPL": job_pid, "MSFT": job_pid}
+
+
+def test_the_output_is_byte_for_byte_the_stage_functions_in_one_loop(
+    tmp_path: Path, uninterrupted
+) -> None:
+    cwd, _, _ = uninterrupted
+    flagged, _ = validate(extract("synthetic", ["AAPL", "MSFT"], "2023-01-01", "2023-12-31"))
+    store(preprocess(flagged), tmp_path / "loop.parquet")
+    assert (cwd / OUTPUT).read_bytes() == (tmp_path / "loop.parquet").read_bytes()
 
 
 def test_validation_logs_data_quality_events(uninterrupted) -> None:
@@ -169,6 +202,36 @@ def test_resume_without_an_id_continues_the_latest_unfinished_run(
     assert [statuses[s] for s in STAGES[:index]] == ["restored"] * index
     assert [statuses[s] for s in STAGES[index:]] == ["ran"] * (4 - index)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / OUTPUT), expected)
+
+
+@pytest.mark.parametrize("cache", [[], ["--no-cache"]], ids=["cache", "no-cache"])
+def test_a_resume_with_other_dates_refetches_the_tickers_the_failed_run_fetched(
+    tmp_path: Path, cache: list[str]
+) -> None:
+    later = ["--tickers", "AAPL,MSFT", "--start", "2023-07-01", "--end", "2023-12-31", *cache]
+    (tmp_path / "fresh").mkdir()
+    assert _run(tmp_path / "fresh", *later).returncode == 0
+    assert _run(tmp_path, *DATA_ARGS, *cache, "--fail-at", "data_validation").returncode == 1
+    resumed = _run(tmp_path, *later, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert _statuses(resumed.stdout) == dict.fromkeys(STAGES, "ran")
+    name = "data/processed/ohlcv_AAPL-MSFT_20230701_20231231.parquet"
+    assert (tmp_path / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
+
+
+def test_rerun_of_a_fanned_out_stage_runs_its_tickers_again(tmp_path: Path) -> None:
+    assert _run(tmp_path, *DATA_ARGS).returncode == 0
+    done = _run(tmp_path, *DATA_ARGS, "--rerun", "data_extraction")
+    assert done.returncode == 0, done.stderr
+    assert _statuses(done.stdout)["data_extraction"] == "ran"
+    pipeline_id = done.stdout.split()[1]
+    summary = next(
+        e
+        for e in _events(tmp_path)
+        if (e["pipeline_id"], e["stage"], e["event_type"])
+        == (pipeline_id, "extract_ticker", "map_complete")
+    )
+    assert (summary["metadata"]["done"], summary["metadata"]["restored"]) == (2, 0)
 
 
 def test_resume_with_other_data_arguments_reruns_what_they_change(tmp_path: Path) -> None:
