@@ -61,7 +61,7 @@ class Calls:
             self._count(kind)
             try:
                 return call()
-            except self._errors.NotFoundError as exc:
+            except (self._errors.NotFoundError, FileNotFoundError) as exc:
                 if kind in ("GET", "HEAD"):
                     raise FileNotFoundError(errno.ENOENT, "no such object", self.url(key)) from None
                 raise StorageError(

@@ -109,8 +109,11 @@ def _object(
     else:
         try:
             store = obstore.store.from_url(url, **config)
-        except Exception as exc:  # obstore reports bad URLs and options in several types
-            raise StorageError(url, f"cannot open this object store: {exc}") from exc
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # obstore reports bad options in several types, a panic too
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StorageError(url, f"cannot open this object store: {reason}") from exc
     return ObjectStorage(
         store,
         location=url,
