@@ -365,3 +365,28 @@ def test_resume_of_an_unknown_run_exits_2(tmp_path: Path) -> None:
     done = _run(tmp_path, *DATA_ARGS, "--resume", "etl_20200101_000000_000000000000")
     assert done.returncode == 2
     assert "no run record" in done.stderr
+
+
+def test_fail_and_resume_with_checkpoints_on_s3_give_the_same_output(
+    tmp_path: Path, uninterrupted, s3_url: str
+) -> None:
+    _, expected, _ = uninterrupted
+    store = ["--checkpoint-dir", s3_url]
+    failed = _run(tmp_path, *DATA_ARGS, *store, "--fail-at", "data_preprocessing")
+    assert failed.returncode == 1, failed.stderr
+    line = next(x for x in failed.stderr.splitlines() if x.startswith("resume with"))
+    command = shlex.split(line.removeprefix("resume with"))
+    assert s3_url in command
+    resumed = subprocess.run(
+        [sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert _statuses(resumed.stdout) == {
+        "data_extraction": "restored",
+        "data_validation": "restored",
+        "data_preprocessing": "ran",
+        "data_storage": "ran",
+    }
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / OUTPUT), expected)
+    assert not (tmp_path / "data" / "checkpoints").exists()
+    assert not (tmp_path / "s3:").exists()
