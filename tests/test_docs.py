@@ -26,7 +26,15 @@ def test_the_docs_have_examples() -> None:
 
 
 @pytest.mark.parametrize("code", EXAMPLES)
-def test_example_runs(code: str, tmp_path: Path) -> None:
+def test_example_runs(code: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    buckets = set(re.findall(r"s3://([a-z0-9.-]+)", code))
+    if buckets:  # against moto's S3 server on 127.0.0.1 (tests/_s3.py), through the environment
+        from tests._s3 import request as s3_request
+
+        endpoint = request.getfixturevalue("s3_endpoint")
+        s3_request(endpoint, "POST", "/moto-api/reset")
+        for bucket in buckets:
+            s3_request(endpoint, "PUT", f"/{bucket}")
     script = tmp_path / "example.py"
     script.write_text(code, encoding="utf-8")
     result = subprocess.run(
