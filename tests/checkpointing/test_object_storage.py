@@ -227,3 +227,25 @@ def test_open_storage_of_memory_urls_shares_one_store_per_url() -> None:
     a.write_json_atomic("x.json", {"n": 1})
     assert open_storage("memory://shared-by-url").read_json("x.json") == {"n": 1}
     assert not open_storage("memory://another").exists("x.json")
+
+
+def test_a_large_data_object_is_uploaded_in_parts_and_loads_verified(
+    s3_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from checkpointing.storage import _object
+
+    monkeypatch.setattr(_object, "_MULTIPART", 1 << 20)  # parts above 1 MiB instead of 64 MiB
+    rng = np.random.default_rng(7)
+    big = pd.DataFrame({"x": rng.random(1_500_000), "y": rng.integers(0, 1 << 40, 1_500_000)})
+    manager = CheckpointManager(s3_url)
+    manager.save_checkpoint("etl", "warm", FRAME)
+    storage = manager.storage
+    assert isinstance(storage, ObjectStorage)
+    before = storage.request_counts
+    checkpoint_id = manager.save_checkpoint("etl", "big", big)
+    assert manager.get_state(checkpoint_id)["data_size"] > 10 << 20
+    assert _delta(before, storage.request_counts)["PUT"] == 2  # counted once per upload
+    pd.testing.assert_frame_equal(manager.load_checkpoint(checkpoint_id)["data"], big)
+    manager.verify_checkpoint(checkpoint_id)
