@@ -134,7 +134,7 @@ class RunTracker:
         claim = runs.claim(pipeline_id)
         if claim is None:
             raise RunUnavailableError(pipeline_id, "a live process is running it")
-        record = runs.read(pipeline_id)  # again, under the claim
+        record = runs.read(pipeline_id, claimed=True)  # again, under the claim
         if record.status == "complete":
             claim.release()
             raise RunUnavailableError(pipeline_id, "it completed; a completed run is never resumed")

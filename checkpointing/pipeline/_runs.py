@@ -19,11 +19,12 @@ import os
 import re
 import secrets
 import socket
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from checkpointing._errors import RunNotFoundError, RunRecordError
+from checkpointing._errors import RunNotFoundError, RunRecordError, RunUnavailableError
 from checkpointing.pipeline._items import remove_run as remove_item_commits
 
 if TYPE_CHECKING:
@@ -190,11 +191,16 @@ class RunStore:
     """Reads and writes run records under ``<checkpoint_dir>/runs`` (thread and process safe).
 
     Each record is its own file, written atomically, and only the process that claimed a run
-    (:meth:`claim`) writes its record, so concurrent runs never contend.
+    (:meth:`claim`) writes its record, so concurrent runs never contend. A record is rewritten
+    only if it is still the version this object last read or wrote (compare-and-swap on an
+    object store's ETag): a process whose claim expired while it was stalled, and was taken
+    over, cannot overwrite the new owner's record.
     """
 
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
+        self._versions: dict[str, str | None] = {}
+        self._versions_lock = threading.Lock()
 
     @staticmethod
     def _name(pipeline_id: str) -> str:
@@ -205,11 +211,27 @@ class RunStore:
         return f"{RUNS_DIR}/{pipeline_id}.lock"
 
     def write(self, record: RunRecord) -> None:
-        """Persist ``record`` atomically."""
-        self._storage.write_json_atomic(self._name(record.pipeline_id), record.to_json())
+        """Persist ``record`` atomically, if nobody else wrote it since this object did.
 
-    def read(self, pipeline_id: str) -> RunRecord:
-        """The record of ``pipeline_id``.
+        Raises:
+            RunUnavailableError: The record changed since this object last read or wrote it:
+                another process took the run over.
+        """
+        pipeline_id = record.pipeline_id
+        with self._versions_lock:
+            version = self._versions.get(pipeline_id)
+            try:
+                self._versions[pipeline_id] = self._storage.replace_json(
+                    self._name(pipeline_id), record.to_json(), version=version
+                )
+            except FileExistsError:
+                raise RunUnavailableError(
+                    pipeline_id, "another process took it over (its record changed)"
+                ) from None
+
+    def read(self, pipeline_id: str, *, claimed: bool = False) -> RunRecord:
+        """The record of ``pipeline_id``; ``claimed``: read under this process's claim, so its
+        version is the one the next :meth:`write` must find.
 
         Raises:
             RunNotFoundError: There is no record for that id.
@@ -217,7 +239,7 @@ class RunStore:
         """
         name = self._name(pipeline_id)
         try:
-            obj = self._storage.read_json(name)
+            obj, version = self._storage.read_json_version(name)
         except FileNotFoundError as exc:
             raise RunNotFoundError(pipeline_id) from exc
         except ValueError as exc:
@@ -229,6 +251,9 @@ class RunStore:
         if record.pipeline_id != pipeline_id:
             msg = f"it describes run {record.pipeline_id!r}"
             raise RunRecordError(pipeline_id, self._storage.path(name), msg)
+        if claimed:
+            with self._versions_lock:
+                self._versions[pipeline_id] = version
         return record
 
     def _ids(self) -> list[str]:
@@ -266,7 +291,7 @@ class RunStore:
             if held is None:
                 continue
             # Read again under the claim: the previous owner may have finished meanwhile.
-            record = self._read_or_warn(pipeline_id)
+            record = self._read_or_warn(pipeline_id, claimed=True)
             if record is None or record.status == "complete":
                 held.release()
                 continue
@@ -280,9 +305,9 @@ class RunStore:
         newest = sorted(filter(pattern.match, self._ids()), reverse=True)[:limit]
         return [r for i in newest if (r := self._read_or_warn(i)) is not None and r.name == name]
 
-    def _read_or_warn(self, pipeline_id: str) -> RunRecord | None:
+    def _read_or_warn(self, pipeline_id: str, *, claimed: bool = False) -> RunRecord | None:
         try:
-            return self.read(pipeline_id)
+            return self.read(pipeline_id, claimed=claimed)
         except RunNotFoundError:
             return None
         except RunRecordError as error:

@@ -271,6 +271,40 @@ class LocalStorage:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def replace_json(self, name: str, obj: Any, *, version: str | None) -> str:
+        """Replace ``name`` by the JSON of ``obj`` if it is still at ``version`` (``None``: absent).
+
+        The check and the replace are not one atomic step here: callers hold the lock that
+        makes them the only writer (a run's claim), and the check catches a file changed by
+        anyone else meanwhile.
+
+        Returns:
+            The new version.
+
+        Raises:
+            FileExistsError: ``name`` is not at ``version``.
+        """
+        path = self.path(name)
+        try:
+            current: str | None = _version(path.stat())
+        except FileNotFoundError:
+            current = None
+        if current != version:
+            raise FileExistsError(errno.EEXIST, "changed since it was read", str(path))
+        self.write_json_atomic(name, obj)
+        return _version(path.stat())
+
+    def read_json_version(self, name: str) -> tuple[Any, str]:
+        """The strict JSON value in ``name`` and its version (inode, size and time)."""
+        fd = os.open(self.path(name), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            version = _version(os.fstat(fd))
+            with os.fdopen(os.dup(fd), "rb") as file:
+                data = file.read()
+        finally:
+            os.close(fd)
+        return json.loads(data, parse_constant=_reject_constant), version
+
     def append_line(self, name: str, line: bytes) -> None:
         """Append one line with a single ``O_APPEND`` write (call under a lock).
 
@@ -515,6 +549,11 @@ def _files(staged: tuple[StagedWrite, ...]) -> tuple[Staged, ...]:
     if len(files) != len(staged):
         raise TypeError("only files staged by a LocalStorage can be committed to it")
     return files
+
+
+def _version(stat: os.stat_result) -> str:
+    # Every atomic write renames a new file into place: a new inode, whatever the time stamp.
+    return f"{stat.st_ino}-{stat.st_size}-{stat.st_mtime_ns}"
 
 
 def _reject_constant(name: str) -> Any:

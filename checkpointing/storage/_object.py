@@ -254,6 +254,33 @@ class ObjectStorage:
         self._prepare()
         return self._create(key, _json_bytes(obj))
 
+    def replace_json(self, name: str, obj: Any, *, version: str | None) -> str:
+        """Write the JSON of ``obj`` to ``name`` only if its ETag is still ``version`` (If-Match),
+        or, with ``None``, only if it is absent (If-None-Match).
+
+        Returns:
+            The new ETag.
+
+        Raises:
+            FileExistsError: ``name`` changed since ``version`` was read.
+        """
+        key = self._key(name)
+        self._prepare()
+        data = _json_bytes(obj)
+        if not self._conditional:  # unsafe_single_writer: nobody else writes
+            return str(self.calls.put(key, data, multipart=False).get("e_tag"))
+        mode: str | dict[str, Any] = "create" if version is None else {"e_tag": version}
+        try:
+            result = self.calls.put(key, data, mode=mode, multipart=False)
+        except (self.calls.already_exists, self.calls.precondition_failed):
+            raise FileExistsError(17, "changed since it was read", self.calls.url(key)) from None
+        return str(result.get("e_tag"))
+
+    def read_json_version(self, name: str) -> tuple[Any, str]:
+        """The strict JSON value in ``name`` and its ETag (one GET)."""
+        data, meta = self.calls.get(self._key(name))
+        return json.loads(bytes(data), parse_constant=_reject_constant), str(meta.get("e_tag"))
+
     def append_line(self, name: str, line: bytes) -> None:
         """Append one line: read, then write back with If-Match (If-None-Match when new)."""
         key = self._key(name)

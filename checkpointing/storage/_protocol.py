@@ -99,6 +99,18 @@ class Storage(Protocol):
         """Create ``name`` holding ``obj`` only if absent; whether this call created it."""
         ...
 
+    def replace_json(self, name: str, obj: Any, *, version: str | None) -> str:
+        """Write ``obj`` to ``name`` only if ``name`` is still at ``version`` (``None``: absent).
+
+        Returns the new version. Raises FileExistsError when ``name`` changed since ``version``
+        was read: another writer came in between (compare-and-swap on an object store).
+        """
+        ...
+
+    def read_json_version(self, name: str) -> tuple[Any, str]:
+        """The strict JSON value in ``name`` and its version, for :meth:`replace_json`."""
+        ...
+
     def append_line(self, name: str, line: bytes) -> None:
         """Append one whole line to ``name`` (under a lock)."""
         ...

@@ -267,6 +267,20 @@ def test_create_if_absent_has_exactly_one_winner_across_processes(shared: Store)
     assert storage.read_json("once.json") == {"by": winner}
 
 
+def test_replace_json_writes_only_over_the_version_it_read(store: Store) -> None:
+    storage = open_storage(store.location, storage_options=store.options or None)
+    first = storage.replace_json("runs/r.json", {"n": 1}, version=None)
+    with pytest.raises(FileExistsError):
+        storage.replace_json("runs/r.json", {"n": 9}, version=None)
+    value, version = storage.read_json_version("runs/r.json")
+    assert (value, version) == ({"n": 1}, first)
+    second = storage.replace_json("runs/r.json", {"n": 2}, version=first)
+    assert second != first
+    with pytest.raises(FileExistsError):
+        storage.replace_json("runs/r.json", {"n": 3}, version=first)  # a stale writer
+    assert storage.read_json("runs/r.json") == {"n": 2}
+
+
 # -- crashes -----------------------------------------------------------------------------------
 
 

@@ -108,6 +108,66 @@ def test_a_killed_runs_claim_expires_by_lease_time(
     taken.close()
 
 
+def _stall_then_write(
+    url: str, options: dict[str, Any], pipeline_id: str, logs: str, ready: Any, go: Any, out: Any
+) -> None:
+    p = Pipeline(
+        "etl", checkpoint_dir=url, log_dir=logs, pipeline_id=pipeline_id, storage_options=options
+    )
+    ready.set()
+    go.wait(120)  # the parent stops this process (SIGSTOP) before it sets go
+    try:
+        with p.stage("late") as s:
+            s.checkpoint(frame(5))
+    except RunUnavailableError as error:
+        out.put(("refused", error.reason))
+    else:
+        out.put(("written", ""))
+
+
+def test_a_stalled_owner_whose_run_was_taken_over_cannot_overwrite_its_record(
+    s3_url: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    options = s3_options(s3_endpoint, lease_seconds=1)
+    dirs: dict[str, Any] = {
+        "checkpoint_dir": s3_url,
+        "log_dir": tmp_path / "logs",
+        "storage_options": options,
+    }
+    p = Pipeline("etl", **dirs)
+    with pytest.raises(RuntimeError), p, p.stage("extract"):
+        raise RuntimeError("boom")
+    ready, go, out = SPAWN.Event(), SPAWN.Event(), SPAWN.Queue()
+    stalled = SPAWN.Process(
+        target=_stall_then_write,
+        args=(s3_url, options, p.pipeline_id, str(tmp_path / "logs"), ready, go, out),
+    )
+    stalled.start()
+    assert ready.wait(120)
+    os.kill(stalled.pid or 0, signal.SIGSTOP)  # a stall longer than its lease: GC, swap, VM pause
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                new_owner = Pipeline("etl", pipeline_id=p.pipeline_id, **dirs)
+                break
+            except RunUnavailableError:
+                assert time.monotonic() < deadline, "the stalled run's claim never expired"
+                time.sleep(0.5)
+        with new_owner.stage("extract") as s:
+            s.checkpoint(frame(5))
+    finally:
+        os.kill(stalled.pid or 0, signal.SIGCONT)
+    go.set()
+    assert out.get(timeout=120) == ("refused", "another process took it over (its record changed)")
+    stalled.join(60)
+    new_owner.close()
+    storage = CheckpointManager(s3_url, storage_options=options).storage
+    stored = storage.read_json(f"runs/{p.pipeline_id}.json")
+    assert [e["stage"] for e in stored["stages"]] == ["extract"]
+    assert stored["status"] == "complete"
+
+
 def test_dask_workers_save_items_into_the_bucket_and_resume_reruns_only_failures(
     s3_url: str, s3_endpoint: str, tmp_path: Path, dask_client: Any
 ) -> None:
