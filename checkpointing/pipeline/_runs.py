@@ -217,17 +217,19 @@ class RunStore:
             RunUnavailableError: The record changed since this object last read or wrote it:
                 another process took the run over.
         """
-        pipeline_id = record.pipeline_id
+        pipeline_id, name = record.pipeline_id, self._name(record.pipeline_id)
         with self._versions_lock:
             version = self._versions.get(pipeline_id)
             try:
-                self._versions[pipeline_id] = self._storage.replace_json(
-                    self._name(pipeline_id), record.to_json(), version=version
-                )
+                new = self._storage.replace_json(name, record.to_json(), version=version)
             except FileExistsError:
-                raise RunUnavailableError(
-                    pipeline_id, "another process took it over (its record changed)"
-                ) from None
+                if version is None or self._storage.exists(name):
+                    raise RunUnavailableError(
+                        pipeline_id, "another process took it over (its record changed)"
+                    ) from None
+                # Gone (the store was deleted under the run): write it again, if still absent.
+                new = self._storage.replace_json(name, record.to_json(), version=None)
+            self._versions[pipeline_id] = new
 
     def read(self, pipeline_id: str, *, claimed: bool = False) -> RunRecord:
         """The record of ``pipeline_id``; ``claimed``: read under this process's claim, so its
