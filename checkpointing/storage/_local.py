@@ -29,7 +29,13 @@ import pyarrow as pa
 from checkpointing._errors import LockTimeoutError
 from checkpointing.storage import _leases
 from checkpointing.storage._names import validate_name
-from checkpointing.storage._writing import HashingWriter, Staged, WrittenFile, fsync_later
+from checkpointing.storage._writing import (
+    HashingWriter,
+    Staged,
+    WrittenFile,
+    add_ms,
+    fsync_later,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -120,11 +126,16 @@ class LocalStorage:
         self.commit(writer.staged)
 
     @contextlib.contextmanager
-    def staged_writer(self, name: str) -> Iterator[HashingWriter]:
+    def staged_writer(
+        self, name: str, *, timings: dict[str, float] | None = None
+    ) -> Iterator[HashingWriter]:
         """Like :meth:`atomic_writer`, but the file is left staged: written under its temporary
-        name, neither durable nor visible until :meth:`commit` (the writer's ``staged``)."""
+        name, neither durable nor visible until :meth:`commit` (the writer's ``staged``).
+
+        ``timings`` receives the milliseconds spent writing (``write``) and hashing on the
+        caller's thread (``hash``)."""
         fd, tmp, final = self._open_temp(name)
-        writer = HashingWriter(fd)
+        writer = HashingWriter(fd, timings)
         try:
             yield writer
             sha256, xxh3 = writer.finish()
@@ -136,8 +147,11 @@ class LocalStorage:
         writer.result = WrittenFile(name, writer.tell(), sha256, xxh3)
         writer.staged = Staged(fd, tmp, final)
 
-    def stage_bytes(self, name: str, data: bytes) -> Staged:
+    def stage_bytes(
+        self, name: str, data: bytes, *, timings: dict[str, float] | None = None
+    ) -> Staged:
         """Write ``data`` to a temporary file for ``name``, to be :meth:`commit`-ted."""
+        started = time.perf_counter()
         fd, tmp, final = self._open_temp(name)
         staged = Staged(fd, tmp, final)
         try:
@@ -148,22 +162,27 @@ class LocalStorage:
             self.discard(staged)
             _raise_with_path(exc, final)
             raise
+        add_ms(timings, "write", started)
         return staged
 
-    def stage_json(self, name: str, obj: Any) -> Staged:
-        """Strict JSON (no NaN) of ``obj`` in a temporary file for ``name`` (see :meth:`commit`)."""
-        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
-        return self.stage_bytes(name, text.encode("utf-8") + b"\n")
+    def stage_json(self, name: str, obj: Any, *, timings: dict[str, float] | None = None) -> Staged:
+        """Strict JSON (no NaN) of ``obj`` in a temporary file for ``name`` (see :meth:`commit`).
 
-    def commit(self, *staged: Staged) -> None:
+        ``timings`` receives the milliseconds spent writing the file (``write``)."""
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
+        return self.stage_bytes(name, text.encode("utf-8") + b"\n", timings=timings)
+
+    def commit(self, *staged: Staged, timings: dict[str, float] | None = None) -> None:
         """Make staged files durable, then visible under their names, in the order given.
 
         Every file is fsync'd (concurrently, so the filesystem can commit them together), then
         each is renamed over its name in order and each directory involved is fsync'd once.
         A reader (or a process after a crash) sees a file complete or not at all, and never a
         later one without the earlier ones. On an error the temporary files still unrenamed are
-        removed and the error names the file.
+        removed and the error names the file. ``timings`` receives the milliseconds of the
+        fsyncs of the files and directories (``fsync``) and of the renames (``rename``).
         """
+        started = time.perf_counter()
         try:
             pending = [fsync_later(s.fd) for s in staged[1:]]
             os.fsync(staged[0].fd)
@@ -175,6 +194,8 @@ class LocalStorage:
             raise
         for s in staged:
             os.close(s.fd)
+        add_ms(timings, "fsync", started)
+        started = time.perf_counter()
         for i, s in enumerate(staged):
             try:
                 s.tmp.replace(s.final)
@@ -182,8 +203,11 @@ class LocalStorage:
                 for rest in staged[i:]:
                     rest.tmp.unlink(missing_ok=True)
                 raise
+        add_ms(timings, "rename", started)
+        started = time.perf_counter()
         for directory in dict.fromkeys(s.final.parent for s in staged):
             self._fsync_dir(directory)
+        add_ms(timings, "fsync", started)
 
     def discard(self, *staged: Staged) -> None:
         """Close and remove staged files that will not be committed."""

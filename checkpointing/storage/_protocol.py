@@ -4,6 +4,12 @@ Names are relative POSIX paths (``"<id>.json"``, ``"runs/<id>.json"``) whose par
 :func:`~checkpointing.validate_name`. A backend promises: a write is atomic and durable when it
 returns (readers see the old bytes or the new, never a mix); a lock excludes every other holder,
 in this process or another, and ends with its holder.
+
+Timings: the writing operations of a save take an optional ``timings`` dict and add to it the
+milliseconds of each phase of what the backend did, under names of its own choosing (see
+:func:`~checkpointing.storage._writing.add_ms`): the local backend reports ``write``, ``hash``,
+``fsync`` and ``rename``; an object store reports what it does instead (``upload``). They end
+up in the ``timings_ms`` of the ``checkpoint_saved`` event beside the store's own phases.
 """
 
 from __future__ import annotations
@@ -43,15 +49,17 @@ class Storage(Protocol):
         """A file object whose bytes appear as ``name`` atomically when the block ends."""
         ...
 
-    def staged_writer(self, name: str) -> contextlib.AbstractContextManager[HashingWriter]:
+    def staged_writer(
+        self, name: str, *, timings: dict[str, float] | None = None
+    ) -> contextlib.AbstractContextManager[HashingWriter]:
         """Like :meth:`atomic_writer`, but the file stays staged until :meth:`commit`."""
         ...
 
-    def stage_json(self, name: str, obj: Any) -> Staged:
+    def stage_json(self, name: str, obj: Any, *, timings: dict[str, float] | None = None) -> Staged:
         """Strict JSON of ``obj`` staged for ``name`` (see :meth:`commit`)."""
         ...
 
-    def commit(self, *staged: Staged) -> None:
+    def commit(self, *staged: Staged, timings: dict[str, float] | None = None) -> None:
         """Make staged files durable, then visible, in the order given."""
         ...
 
