@@ -95,7 +95,7 @@ class EventLog:
                 pipeline_id,
                 stage=stage,
                 status=status,
-                metadata=dict(metadata),
+                metadata=metadata,  # copied by log_event
                 exc_info=exc_info,
                 created=created,
             )

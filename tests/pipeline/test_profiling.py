@@ -45,7 +45,8 @@ def test_peak_rss_growth_is_seen_in_a_fresh_process(tmp_path):
         from checkpointing import Pipeline
         p = Pipeline("rss", checkpoint_dir={str(tmp_path / "c")!r}, log_dir={str(tmp_path / "l")!r})
         with p.stage("grow") as s:
-            block = bytearray(256 * 2**20)  # zero-filled, so every page is touched
+            block = bytearray(128 * 2**20)
+            block[:: 4096] = b"x" * len(block[:: 4096])  # touch every page
             del block
         with p.stage("flat") as t:
             pass
@@ -56,8 +57,8 @@ def test_peak_rss_growth_is_seen_in_a_fresh_process(tmp_path):
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     grown, flat = (int(v) for v in out.stdout.strip().strip("[]").split(","))
-    assert grown >= 200 * 2**20
-    assert flat == 0  # below the peak reached before it: the peak did not move
+    assert grown >= 100 * 2**20, out.stdout
+    assert flat == 0, out.stdout  # below the peak reached before it: the peak did not move
 
 
 def test_performance_metric_is_opt_in(dirs):
