@@ -430,22 +430,20 @@ class LocalStorage:
 
     @contextlib.contextmanager
     def lock(self, name: str, *, timeout: float) -> Iterator[None]:
-        """Hold the inter-process lock file ``name`` for the block.
+        """Hold the inter-process lock file ``name`` for the block (``timeout < 0``: no limit).
 
         Raises:
             LockTimeoutError: The lock was not acquired within ``timeout`` seconds.
         """
         path = self.path(name)
         self._ensure_dir(path.parent, again=not path.parent.is_dir())
-        lock = filelock.FileLock(path, timeout=timeout)
-        try:
-            lock.acquire()
-        except filelock.Timeout as exc:
-            raise LockTimeoutError(path, timeout) from exc
+        fd = _leases.flock_exclusive(path, timeout)
+        if fd is None:
+            raise LockTimeoutError(path, timeout)
         try:
             yield
         finally:
-            lock.release()
+            _leases.flock_release(fd)
 
     def try_lock(self, name: str) -> Held | None:
         """Take the inter-process lock file ``name`` without waiting, and keep it.
