@@ -70,15 +70,7 @@ def apply_freq(index: pd.Index, freq: pd.offsets.BaseOffset) -> pd.Index | None:
         return type(index)(index, freq=freq)
     step = _fixed_step(index, freq)
     if step is not None:
-        # A fixed step generates start + i * step: compare the steps, generate nothing.
-        values = index.asi8
-        if len(values) > 1 and not bool((np.diff(values) == step).all()):
-            return None
-        try:  # pandas checks the freq against the values once more
-            fixed: pd.Index = type(index)(index, freq=freq)
-        except ValueError:
-            return None
-        return fixed
+        return _with_fixed_step(index, freq, step)
     make: Any = pd.date_range if isinstance(index, pd.DatetimeIndex) else pd.timedelta_range
     start: Any = index[0]
     tz = getattr(index, "tz", None)
@@ -106,6 +98,20 @@ def apply_freq(index: pd.Index, freq: pd.offsets.BaseOffset) -> pd.Index | None:
         return None
     result: pd.Index = generated
     return result
+
+
+def _with_fixed_step(
+    index: pd.DatetimeIndex | pd.TimedeltaIndex, freq: Any, step: int
+) -> pd.Index | None:
+    """A fixed step generates start + i * step: compare the steps, generate nothing."""
+    values = index.asi8
+    if len(values) > 1 and not bool((np.diff(values) == step).all()):
+        return None
+    try:  # pandas checks the freq against the values once more
+        fixed: pd.Index = type(index)(index, freq=freq)
+    except ValueError:
+        return None
+    return fixed
 
 
 def _fixed_step(index: pd.DatetimeIndex | pd.TimedeltaIndex, freq: Any) -> int | None:

@@ -398,7 +398,7 @@ def test_fixed_step_freqs_come_back_in_every_unit_and_zone(manager, unit, tz, fr
     frame = pd.DataFrame({"v": range(50)}, index=index)
     loaded = manager.load_checkpoint(manager.save_checkpoint("p", "s", frame))["data"]
     pd.testing.assert_frame_equal(loaded, frame)
-    assert loaded.index.freq == index.freq  # type: ignore[attr-defined]
+    assert loaded.index.freq == index.freq
 
 
 @pytest.mark.parametrize("freq", ["s", "h", "250ms"])
