@@ -77,7 +77,6 @@ class StageHooks:
         # unusable: replace it) or "hit" (restored from the cache)
         self._notes: dict[int, str] = {}
         self._tracing = tracing
-        self._traced: dict[int, Any] = {}  # id() of a running stage -> its OpenTelemetry span
 
     @property
     def pipeline_id(self) -> str:
@@ -111,10 +110,7 @@ class StageHooks:
     def started(self, stage: Stage) -> None:
         """Fingerprint the stage; log ``stage_start``; restore it when it can be (resume, cache)."""
         if self._tracing is not None:
-            parent = None if stage._parent is None else self._traced.get(id(stage._parent))
-            self._traced[id(stage)] = self._tracing.start(
-                f"stage {stage.name}", parent, self._span_attributes(stage)
-            )
+            self._tracing.stage_started(self.pipeline_id, stage)
         metadata = self._identity_metadata(stage)
         spec = stage._spec
         fp = None
@@ -168,7 +164,7 @@ class StageHooks:
         self.event("stage_complete", stage.name, "success", metadata)
         self._events.performance(self.pipeline_id, stage.name, metadata["duration_seconds"])
         if self._tracing is not None:
-            self._end_traced(stage, metadata, None)
+            self._tracing.stage_ended(stage, metadata, None)
 
     def failed(self, stage: Stage, error: BaseException) -> None:
         """Record the failure in the run record; log ``stage_error``."""
@@ -179,7 +175,7 @@ class StageHooks:
             self._events.stage_error(self.pipeline_id, stage.name, error, metadata)
         finally:
             if self._tracing is not None:
-                self._end_traced(stage, metadata, error)
+                self._tracing.stage_ended(stage, metadata, error)
 
     # -- OpenTelemetry ------------------------------------------------------------------------
 
@@ -198,30 +194,22 @@ class StageHooks:
         """The OpenTelemetry span of ``s.span()`` (``None`` when tracing is off)."""
         if self._tracing is None:
             return None
-        above = self._traced.get(id(stage)) if parent is None else parent._otel
-        return self._tracing.start(f"span {span.name}", above, self._span_attributes(stage))
+        return self._tracing.span_opened(self.pipeline_id, stage, span, parent)
 
     def span_closed(self, handle: Any, record: dict[str, Any], error: BaseException | None) -> None:
         """End the OpenTelemetry span of ``s.span()``."""
         if self._tracing is not None:
             self._tracing.end(handle, {"span": record["name"]} | record, error)
 
-    def _span_attributes(self, stage: Stage) -> dict[str, Any]:
-        return {"stagepoint.pipeline_id": self.pipeline_id, "stagepoint.stage": stage.name}
-
-    def _end_traced(
-        self, stage: Stage, metadata: dict[str, Any], error: BaseException | None
-    ) -> None:
-        assert self._tracing is not None
-        span = self._traced.pop(id(stage), None)
-        if span is not None:
-            self._tracing.end(span, metadata, error)
+    def _loaded(self, stage: Stage, start_ns: int, timings: dict[str, float]) -> None:
+        """The OpenTelemetry span of the load that restored ``stage``."""
+        details = {"checkpoint_id": stage.restored_from, "rows": stage.rows, "timings_ms": timings}
+        self._operation("checkpoint.load", stage, start_ns, details)
 
     def _operation(self, name: str, stage: Stage, start_ns: int, metadata: dict[str, Any]) -> None:
         if self._tracing is not None:
             metadata = {"pipeline_id": self.pipeline_id, "stage": stage.name} | metadata
-            parent = self._traced.get(id(stage))
-            self._tracing.operation(name, parent, start_ns, time.time_ns(), metadata)
+            self._tracing.operation(name, stage, start_ns, time.time_ns(), metadata)
 
     # -- what the block calls -----------------------------------------------------------------
 
@@ -301,12 +289,7 @@ class StageHooks:
                 reason += " (newer " + "; ".join(failures) + ")"
             status = "warning" if failures else "success"
             self._restored(stage, loaded, reason, status, {"timings_ms": timings})
-            self._operation(
-                "checkpoint.load",
-                stage,
-                start_ns,
-                {"checkpoint_id": checkpoint_id, "rows": stage.rows, "timings_ms": timings},
-            )
+            self._loaded(stage, start_ns, timings)
             return True
         reasons.extend((f, True) for f in failures)
         reasons.extend((s, False) for s in stale)
@@ -319,7 +302,9 @@ class StageHooks:
     ) -> bool:
         """Restore the stage from the cross-run cache; note why not in ``reasons``."""
         assert self._manager is not None and self._cache is not None
-        loaded, reason, broken = _cache.find(self._manager, self._cache, fp)
+        timings: dict[str, float] = {}
+        start_ns = time.time_ns()
+        loaded, reason, broken = _cache.find(self._manager, self._cache, fp, timings=timings)
         if loaded is None:
             if broken:
                 self._notes[id(stage)] = "broken"
@@ -329,7 +314,9 @@ class StageHooks:
             return False
         self._notes[id(stage)] = "hit"
         owner = loaded["state"]["pipeline_id"]
-        self._restored(stage, loaded, reason, "success", {"cache_hit": True, "cached_run": owner})
+        extra = {"cache_hit": True, "cached_run": owner, "timings_ms": timings}
+        self._restored(stage, loaded, reason, "success", extra)
+        self._loaded(stage, start_ns, timings)
         return True
 
     def _restored(

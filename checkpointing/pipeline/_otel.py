@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from checkpointing.pipeline._profiling import Span
+    from checkpointing.pipeline._stage import Stage
 
 __all__: list[str] = []
 
@@ -75,6 +79,7 @@ class Tracing:
         self._trace = trace
         self._tracer = tracer
         self._run: Any = None
+        self._stages: dict[int, Any] = {}  # id() of a running stage -> its span
 
     def _context(self, parent: Any) -> Any:
         return None if parent is None else self._trace.set_span_in_context(parent)
@@ -88,6 +93,7 @@ class Tracing:
         """Set the event's fields on ``span`` and end it (with status ERROR after ``error``)."""
         span.set_attributes(attributes(metadata))
         if error is not None:
+            span.set_attribute(_PREFIX + "error_type", type(error).__name__)
             span.record_exception(error)
             status = self._trace.Status(self._trace.StatusCode.ERROR, type(error).__name__)
             span.set_status(status)
@@ -103,12 +109,35 @@ class Tracing:
         if run is not None:
             self.end(run, metadata, error)
 
-    def operation(
-        self, name: str, parent: Any, start_ns: int, end_ns: int, metadata: dict[str, Any]
-    ) -> None:
-        """Record a finished operation (a checkpoint save or load) as a span."""
-        span = self._tracer.start_span(
-            name, context=self._context(parent or self._run), start_time=start_ns
+    def stage_started(self, pipeline_id: str, stage: Stage) -> None:
+        """Start the span of ``stage``: a child of its parent stage's, or of the run's."""
+        parent = None if stage._parent is None else self._stages.get(id(stage._parent))
+        self._stages[id(stage)] = self.start(
+            f"stage {stage.name}", parent, _where(pipeline_id, stage)
         )
+
+    def stage_ended(
+        self, stage: Stage, metadata: dict[str, Any], error: BaseException | None
+    ) -> None:
+        """End the span of ``stage`` with its ``stage_complete`` (or ``stage_error``) fields."""
+        span = self._stages.pop(id(stage), None)
+        if span is not None:
+            self.end(span, metadata, error)
+
+    def span_opened(self, pipeline_id: str, stage: Stage, span: Span, parent: Span | None) -> Any:
+        """Start the span of ``s.span()``: a child of its enclosing span's, or of the stage's."""
+        above = self._stages.get(id(stage)) if parent is None else parent._otel
+        return self.start(f"span {span.name}", above, _where(pipeline_id, stage))
+
+    def operation(
+        self, name: str, stage: Stage, start_ns: int, end_ns: int, metadata: dict[str, Any]
+    ) -> None:
+        """Record a finished checkpoint save or load of ``stage`` as a child of its span."""
+        parent = self._stages.get(id(stage)) or self._run
+        span = self._tracer.start_span(name, context=self._context(parent), start_time=start_ns)
         span.set_attributes(attributes(metadata))
         span.end(end_time=end_ns)
+
+
+def _where(pipeline_id: str, stage: Stage) -> dict[str, Any]:
+    return {_PREFIX + "pipeline_id": pipeline_id, _PREFIX + "stage": stage.name}

@@ -105,14 +105,17 @@ class Span:
         stage._require_running("span")
         spans = stage._spans
         parent = _current_span.get()
+        if parent is not None and (parent._stage is not stage or parent._record is None):
+            parent = None  # a span of another stage (a nested stage): not this span's parent
         record: dict[str, Any] = {"name": self.name, "start_seconds": 0.0}
-        if parent is not None and parent._stage is stage and parent._record is not None:
+        if parent is not None:
+            assert parent._record is not None
             record["parent"] = parent._record["index"]
         record["index"] = len(spans)
         spans.append(record)
         self._record = record
         self._token = _current_span.set(self)
-        self._otel = stage._host.span_opened(stage, self, record.get("parent"))
+        self._otel = stage._host.span_opened(stage, self, parent)
         self._start = time.perf_counter()
         assert stage._clock is not None
         record["start_seconds"] = self._start - stage._clock.wall

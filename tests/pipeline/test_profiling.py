@@ -57,7 +57,7 @@ def test_peak_rss_growth_is_seen_in_a_fresh_process(tmp_path):
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     grown, flat = (int(v) for v in out.stdout.strip().strip("[]").split(","))
-    assert grown >= 100 * 2**20, out.stdout
+    assert grown >= 64 * 2**20, out.stdout  # the peak before the stage may have been higher
     assert flat == 0, out.stdout  # below the peak reached before it: the peak did not move
 
 
@@ -155,3 +155,14 @@ def test_a_span_needs_a_running_stage_and_is_single_use(dirs):
             pass
     with pytest.raises(RuntimeError, match="running stage"), s.span("late"):
         pass
+
+
+def test_a_cache_hit_carries_the_load_breakdown(dirs):
+    for _ in range(2):
+        with Pipeline("etl", **dirs) as p, p.stage("extract", cache=True, inputs=[1]) as s:
+            if not s.restored:
+                s.checkpoint(frame(10))
+    assert s.restored
+    (restored,) = _of(dirs["log_dir"], p.pipeline_id, "stage_restored")
+    assert restored["metadata"]["cache_hit"] is True
+    assert set(restored["metadata"]["timings_ms"]) == {"read", "verify", "decode"}
