@@ -61,9 +61,8 @@ def _etl(checkpoint_dir: Path, log_dir: Path, *, resume: bool) -> str:
         with pipeline:
             with pipeline.stage("extract") as s:
                 if not s.restored:
-                    with s.span("download"):
-                        with s.span("parse"):
-                            prices = [_prices(t) for t in TICKERS]
+                    with s.span("download"), s.span("parse"):
+                        prices = [_prices(t) for t in TICKERS]
                     s.checkpoint(pd.concat(prices, ignore_index=True))
                 raw = s.data
             for ticker in TICKERS:
