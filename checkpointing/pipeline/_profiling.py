@@ -107,11 +107,10 @@ class Span:
         parent = _current_span.get()
         if parent is not None and (parent._stage is not stage or parent._record is None):
             parent = None  # a span of another stage (a nested stage): not this span's parent
-        record: dict[str, Any] = {"name": self.name, "start_seconds": 0.0}
+        record: dict[str, Any] = {"name": self.name, "index": len(spans)}
         if parent is not None:
             assert parent._record is not None
             record["parent"] = parent._record["index"]
-        record["index"] = len(spans)
         spans.append(record)
         self._record = record
         self._token = _current_span.set(self)
