@@ -143,6 +143,16 @@ class StageHooks:
 
     def completed(self, stage: Stage) -> None:
         """Record the execution; commit its result to the cache; log ``stage_complete``."""
+        try:
+            metadata = self._complete(stage)
+        except BaseException as error:
+            if self._tracing is not None:
+                self._tracing.stage_ended(stage, self._stage_metadata(stage), error)
+            raise
+        if self._tracing is not None:
+            self._tracing.stage_ended(stage, metadata, None)
+
+    def _complete(self, stage: Stage) -> dict[str, Any]:
         fp = stage._fingerprint
         extra = {} if fp is None else {"fingerprint": fp.sha256}
         note = self._notes.pop(id(stage), None)
@@ -163,8 +173,7 @@ class StageHooks:
             metadata["cached"] = True
         self.event("stage_complete", stage.name, "success", metadata)
         self._events.performance(self.pipeline_id, stage.name, metadata["duration_seconds"])
-        if self._tracing is not None:
-            self._tracing.stage_ended(stage, metadata, None)
+        return metadata
 
     def failed(self, stage: Stage, error: BaseException) -> None:
         """Record the failure in the run record; log ``stage_error``."""
@@ -206,10 +215,10 @@ class StageHooks:
         details = {"checkpoint_id": stage.restored_from, "rows": stage.rows, "timings_ms": timings}
         self._operation("checkpoint.load", stage, start_ns, details)
 
-    def _operation(self, name: str, stage: Stage, start_ns: int, metadata: dict[str, Any]) -> None:
+    def _operation(self, name: str, stage: Stage, start: int, metadata: dict[str, Any],
+                   error: BaseException | None = None) -> None:  # fmt: skip
         if self._tracing is not None:
-            metadata = {"pipeline_id": self.pipeline_id, "stage": stage.name} | metadata
-            self._tracing.operation(name, stage, start_ns, time.time_ns(), metadata)
+            self._tracing.operation(name, self.pipeline_id, stage, start, metadata, error=error)
 
     # -- what the block calls -----------------------------------------------------------------
 
@@ -227,14 +236,18 @@ class StageHooks:
         manager = self._manager
         timings: dict[str, float] = {}
         start_ns = time.time_ns()
-        checkpoint_id = manager.save_checkpoint(
-            self.pipeline_id,
-            stage.name,
-            data,
-            metadata=metadata or None,
-            fingerprint=None if fp is None else fp.to_json(),
-            timings=timings,
-        )
+        try:
+            checkpoint_id = manager.save_checkpoint(
+                self.pipeline_id,
+                stage.name,
+                data,
+                metadata=metadata or None,
+                fingerprint=None if fp is None else fp.to_json(),
+                timings=timings,
+            )
+        except BaseException as error:
+            self._operation("checkpoint.save", stage, start_ns, {"rows": len(data)}, error)
+            raise
         remember(data, lambda: str(manager.get_state(checkpoint_id)["data_hash"]))
         details = {"rows": len(data), "timings_ms": timings}
         self._events.checkpoint_saved(self.pipeline_id, stage.name, checkpoint_id, details)

@@ -91,13 +91,16 @@ class Tracing:
 
     def end(self, span: Any, metadata: dict[str, Any], error: BaseException | None) -> None:
         """Set the event's fields on ``span`` and end it (with status ERROR after ``error``)."""
+        self._finish(span, metadata, error)
+        span.end()
+
+    def _finish(self, span: Any, metadata: dict[str, Any], error: BaseException | None) -> None:
         span.set_attributes(attributes(metadata))
         if error is not None:
             span.set_attribute(_PREFIX + "error_type", type(error).__name__)
             span.record_exception(error)
             status = self._trace.Status(self._trace.StatusCode.ERROR, type(error).__name__)
             span.set_status(status)
-        span.end()
 
     def run_started(self, name: str, metadata: dict[str, Any]) -> None:
         """Start the run's span (the root of the stages' spans)."""
@@ -130,13 +133,22 @@ class Tracing:
         return self.start(f"span {span.name}", above, _where(pipeline_id, stage))
 
     def operation(
-        self, name: str, stage: Stage, start_ns: int, end_ns: int, metadata: dict[str, Any]
+        self,
+        name: str,
+        pipeline_id: str,
+        stage: Stage,
+        start_ns: int,
+        metadata: dict[str, Any],
+        *,
+        error: BaseException | None,
     ) -> None:
-        """Record a finished checkpoint save or load of ``stage`` as a child of its span."""
+        """Record a checkpoint save or load of ``stage`` that started at ``start_ns`` (since the
+        epoch) and ends now, as a child of the stage's span."""
+        metadata = {"pipeline_id": pipeline_id, "stage": stage.name} | metadata
         parent = self._stages.get(id(stage)) or self._run
         span = self._tracer.start_span(name, context=self._context(parent), start_time=start_ns)
-        span.set_attributes(attributes(metadata))
-        span.end(end_time=end_ns)
+        self._finish(span, metadata, error)
+        span.end()
 
 
 def _where(pipeline_id: str, stage: Stage) -> dict[str, Any]:

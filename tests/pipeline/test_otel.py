@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import pandas as pd
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -190,3 +191,14 @@ def test_a_tracer_provider_without_opentelemetry_names_the_extra(tmp_path):
         """
     )
     assert "stagepoint[otel]" in got
+
+
+def test_a_failed_save_is_a_span_with_status_error(dirs, provider, exporter):
+    p = Pipeline("etl", tracer_provider=provider, **dirs)
+    with pytest.raises(TypeError), p, p.stage("extract") as s:
+        s.checkpoint(pd.DataFrame({1: [1.0]}))  # a column label Parquet cannot store
+    named, _ = _by_name(exporter)
+    save = named["checkpoint.save"]
+    assert save.status.status_code is StatusCode.ERROR
+    assert save.attributes["stagepoint.error_type"] == "TypeError"
+    assert save.parent.span_id == named["stage extract"].context.span_id
