@@ -271,10 +271,10 @@ def summarize_events(
     and ``stages_completed`` (in order, each once), ``stages_failed``, ``errors`` (dicts with
     ``stage``, ``error``, ``error_type``, ``timestamp``), ``warnings`` (dicts with ``stage``,
     ``event_type``, ``metadata``, ``timestamp``), ``checkpoints`` (ids in order),
-    ``stage_durations`` (seconds per stage, from ``performance_metric``), ``started_at``,
-    ``finished_at``, ``duration_seconds`` and ``status``: the status of ``pipeline_complete``
-    when logged, else ``"failed"`` after an error, ``"running"`` otherwise, ``"unknown"`` when
-    there is no event.
+    ``stage_durations`` (seconds per stage, from ``stage_complete`` or ``performance_metric``),
+    ``started_at``, ``finished_at``, ``duration_seconds`` and ``status``: the status of
+    ``pipeline_complete`` when logged, else ``"failed"`` after an error, ``"running"``
+    otherwise, ``"unknown"`` when there is no event.
 
     Raises:
         ValueError: There is no attempt ``attempt``.
@@ -308,7 +308,7 @@ def summarize_events(
             completed.append(stage)
         elif kind == "checkpoint_saved" and metadata.get("checkpoint_id") is not None:
             checkpoints.append(metadata["checkpoint_id"])
-        elif kind == "performance_metric" and isinstance(
+        if kind in ("stage_complete", "performance_metric") and isinstance(
             metadata.get("duration_seconds"), int | float
         ):
             durations[str(stage)] = float(metadata["duration_seconds"])

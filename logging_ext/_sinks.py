@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from logging_ext._context import ContextFilter, context_has_pipeline, current_context
+from logging_ext._eventline import events_line, records_line
 from logging_ext._formatter import JsonFormatter
 from logging_ext._handlers import ProcessSafeRotatingFileHandler
 from logging_ext._query import EVENTS_FILE, EVENTS_SUBDIR
@@ -69,12 +70,21 @@ class ScopeFilter(logging.Filter):
         return "pipeline_id" in record.__dict__ or context_has_pipeline()
 
 
+class _EventsFormatter(JsonFormatter):
+    """The formatter of events.log: an event's line is built directly (see ``_eventline``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return ``record``'s line."""
+        line = events_line(record)
+        return super().format(record) if line is None else line
+
+
 class _SharedFormatter(JsonFormatter):
     """The formatter of pipeline.log and errors.log: one record is formatted once for both.
 
     An ERROR record goes to both files with the same layout: the second handler reuses the
     line of the first (same record object, no attribute added since) instead of formatting it
-    again.
+    again. An event below ERROR is built directly, from the parts its events.log line encoded.
     """
 
     def __init__(self, fmt: list[str]) -> None:
@@ -84,7 +94,8 @@ class _SharedFormatter(JsonFormatter):
     def format(self, record: logging.LogRecord) -> str:
         """Return ``record``'s line, formatted once however many handlers ask."""
         if record.levelno < logging.ERROR:  # written to pipeline.log only
-            return super().format(record)
+            line = records_line(record)
+            return super().format(record) if line is None else line
         last = self._last
         if last is not None and last[0]() is record and last[1] == len(record.__dict__):
             return last[2]
@@ -302,7 +313,7 @@ def _build(directory: Path, *, level: int, max_bytes: int, backup_count: int) ->
     context = ContextFilter()
     scope = ScopeFilter(events_logger.name)
     events = _EventsFile(directory / EVENTS_SUBDIR / EVENTS_FILE, when="midnight", delay=True)
-    events.setFormatter(JsonFormatter(list(EVENT_FIELDS), exc_fields=False))
+    events.setFormatter(_EventsFormatter(list(EVENT_FIELDS), exc_fields=False))
     events.set_name(handler_name("events", directory))
     events.addFilter(context)
     records: list[_Watched] = []

@@ -61,7 +61,9 @@ def _etl(checkpoint_dir: Path, log_dir: Path, *, resume: bool) -> str:
         with pipeline:
             with pipeline.stage("extract") as s:
                 if not s.restored:
-                    s.checkpoint(pd.concat([_prices(t) for t in TICKERS], ignore_index=True))
+                    with s.span("download"), s.span("parse"):
+                        prices = [_prices(t) for t in TICKERS]
+                    s.checkpoint(pd.concat(prices, ignore_index=True))
                 raw = s.data
             for ticker in TICKERS:
                 with pipeline.stage("fetch", key=ticker) as s:

@@ -137,12 +137,17 @@ def make_entry(
 
 
 def find(
-    manager: CheckpointManager, index: CacheIndex, fp: Fingerprint
+    manager: CheckpointManager,
+    index: CacheIndex,
+    fp: Fingerprint,
+    *,
+    timings: dict[str, float] | None = None,
 ) -> tuple[dict[str, Any] | None, str, bool]:
     """Look ``fp`` up: ``(loaded checkpoint or None, reason, whether an entry was unusable)``.
 
     The loaded checkpoint (``{"data", "state"}``) is a hit only after verification and after its
-    own manifest confirmed the fingerprint, stage and pipeline name.
+    own manifest confirmed the fingerprint, stage and pipeline name. ``timings`` receives the
+    phases of the load (see ``CheckpointManager.load_checkpoint``).
     """
     stage = fp.document["stage"]
     entry = index.lookup(fp.sha256)
@@ -152,7 +157,7 @@ def find(
     if not isinstance(checkpoint_id, str):
         return None, "cache miss: the cache entry is unreadable", True
     try:
-        loaded = manager.load_checkpoint(checkpoint_id)
+        loaded = manager.load_checkpoint(checkpoint_id, timings=timings)
     except CheckpointError as error:
         detail = getattr(error, "reason", None) or str(error)
         return None, f"cache miss: cached checkpoint {checkpoint_id} is unusable: {detail}", True

@@ -17,6 +17,7 @@ that names the closest known key, so a typo never silently turns a feature off):
         log_file: "logs/pipeline.log"   -> log_dir (its directory; the name must be pipeline.log)
         separate_stage_logs: true       -> stage_logs
         stage_log_dir: "logs/stages"    -> stage_log_dir
+        performance_events: false       -> performance_events
       alerts: ["slack://..."]           -> alerts (Apprise URLs; $VAR/${VAR} expanded)
       alerts_on: [failure, slow]        -> alerts_on
       alert_window: 900                 -> alert_window (seconds)
@@ -57,6 +58,7 @@ _LOGGING_KEYS = {
     "log_file": ("log_dir", str),
     "separate_stage_logs": ("stage_logs", bool),
     "stage_log_dir": ("stage_log_dir", str),
+    "performance_events": ("performance_events", bool),
 }
 # A section maps each key to a sub-section, to an (option, type) leaf, or to None: a section of
 # the layout that belongs to the application, allowed and not read.

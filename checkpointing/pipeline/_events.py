@@ -32,6 +32,8 @@ class EventLog:
         console: Whether that logger also writes to stderr.
         stage_logs: Also write every record emitted inside a stage to ``<stage>.log``.
         stage_log_dir: Directory of those files (default ``<log_dir>/stages``).
+        performance_events: Also log a ``performance_metric`` event after each stage and
+            fan-out (its ``duration_seconds`` is in ``stage_complete`` / ``map_complete``).
     """
 
     def __init__(
@@ -44,8 +46,10 @@ class EventLog:
         console: bool,
         stage_logs: bool,
         stage_log_dir: str | os.PathLike[str] | None,
+        performance_events: bool = False,
     ) -> None:
         self.logger: PipelineLogger | None
+        self._performance_events = performance_events
         self._owns_logger = logging is True
         if logging is True:
             from logging_ext import PipelineLogger
@@ -91,7 +95,7 @@ class EventLog:
                 pipeline_id,
                 stage=stage,
                 status=status,
-                metadata=dict(metadata),
+                metadata=metadata,  # copied by log_event
                 exc_info=exc_info,
                 created=created,
             )
@@ -108,14 +112,16 @@ class EventLog:
         if self.logger is not None:
             self.logger.log_stage_error(pipeline_id, stage, error, metadata)
 
-    def checkpoint_saved(self, pipeline_id: str, stage: str, checkpoint_id: str) -> None:
-        """Log ``checkpoint_saved``."""
+    def checkpoint_saved(
+        self, pipeline_id: str, stage: str, checkpoint_id: str, metadata: dict[str, Any]
+    ) -> None:
+        """Log ``checkpoint_saved`` (``metadata``: the save's ``rows`` and ``timings_ms``)."""
         if self.logger is not None:
-            self.logger.log_checkpoint(pipeline_id, stage, checkpoint_id)
+            self.logger.log_checkpoint(pipeline_id, stage, checkpoint_id, metadata)
 
     def performance(self, pipeline_id: str, stage: str, seconds: float) -> None:
-        """Log ``performance_metric`` for a stage."""
-        if self.logger is not None:
+        """Log ``performance_metric`` for a stage, when asked for (``performance_events``)."""
+        if self.logger is not None and self._performance_events:
             self.logger.log_performance(pipeline_id, stage, seconds)
 
     def data_quality(self, pipeline_id: str, stage: str, metrics: dict[str, Any]) -> None:

@@ -54,6 +54,28 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _spans(value: object) -> tuple[dict[str, Any], ...]:
+    """The well-formed span records of a ``spans`` field (anything else is left out)."""
+    if not isinstance(value, list):
+        return ()
+    spans = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        start = _number(item.get("start_seconds"))
+        spans.append(
+            {
+                "name": item["name"],
+                "index": _int(item.get("index")),
+                "parent": _int(item.get("parent")),
+                "start_seconds": 0.0 if start is None else start,
+                "duration_seconds": _number(item.get("duration_seconds")),
+                "error_type": _text(item.get("error_type")),
+            }
+        )
+    return tuple(spans)
+
+
 def _identity(stage: str, metadata: Mapping[str, Any]) -> Identity:
     key = metadata.get("key")
     if isinstance(key, str):
@@ -94,6 +116,7 @@ class _Open:
         fields["duration_seconds"] = _number(metadata.get("duration_seconds"))
         fields["cpu_seconds"] = _number(metadata.get("cpu_seconds"))
         fields["rows"] = _int(metadata.get("rows"))
+        fields["spans"] = _spans(metadata.get("spans"))
         ids = metadata.get("checkpoint_ids")
         if isinstance(ids, list):
             fields["checkpoint_ids"] = tuple(i for i in ids if isinstance(i, str))

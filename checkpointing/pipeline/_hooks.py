@@ -11,6 +11,7 @@ is entered, started, completed, failed or exited, and when it saves or reports d
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from checkpointing._errors import (
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from checkpointing.pipeline._cache import CacheIndex, RerunPolicy
     from checkpointing.pipeline._events import EventLog
     from checkpointing.pipeline._fingerprint import Fingerprint
+    from checkpointing.pipeline._otel import Tracing
+    from checkpointing.pipeline._profiling import Span
     from checkpointing.pipeline._run import RunTracker
     from checkpointing.pipeline._stage import Stage
     from checkpointing.store._manager import CheckpointManager
@@ -50,6 +53,7 @@ class StageHooks:
         log_context: ``logging_ext.log_context``, entered around each stage.
         rerun: Which stages rerun although they could be restored.
         cache: The cross-run cache of this pipeline name (``None`` without a store).
+        tracing: OpenTelemetry spans of the run, or ``None`` when it is not configured.
     """
 
     def __init__(
@@ -61,6 +65,7 @@ class StageHooks:
         *,
         rerun: RerunPolicy,
         cache: CacheIndex | None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._run = run
         self._events = events
@@ -71,6 +76,7 @@ class StageHooks:
         # id() of a running stage -> "forced" (told to rerun), "broken" (its cache entry was
         # unusable: replace it) or "hit" (restored from the cache)
         self._notes: dict[int, str] = {}
+        self._tracing = tracing
 
     @property
     def pipeline_id(self) -> str:
@@ -103,6 +109,8 @@ class StageHooks:
 
     def started(self, stage: Stage) -> None:
         """Fingerprint the stage; log ``stage_start``; restore it when it can be (resume, cache)."""
+        if self._tracing is not None:
+            self._tracing.stage_started(self.pipeline_id, stage)
         metadata = self._identity_metadata(stage)
         spec = stage._spec
         fp = None
@@ -135,6 +143,16 @@ class StageHooks:
 
     def completed(self, stage: Stage) -> None:
         """Record the execution; commit its result to the cache; log ``stage_complete``."""
+        try:
+            metadata = self._complete(stage)
+        except BaseException as error:
+            if self._tracing is not None:
+                self._tracing.stage_ended(stage, self._stage_metadata(stage), error)
+            raise
+        if self._tracing is not None:
+            self._tracing.stage_ended(stage, metadata, None)
+
+    def _complete(self, stage: Stage) -> dict[str, Any]:
         fp = stage._fingerprint
         extra = {} if fp is None else {"fingerprint": fp.sha256}
         note = self._notes.pop(id(stage), None)
@@ -155,12 +173,52 @@ class StageHooks:
             metadata["cached"] = True
         self.event("stage_complete", stage.name, "success", metadata)
         self._events.performance(self.pipeline_id, stage.name, metadata["duration_seconds"])
+        return metadata
 
     def failed(self, stage: Stage, error: BaseException) -> None:
         """Record the failure in the run record; log ``stage_error``."""
         self._notes.pop(id(stage), None)
-        self._run.stage_failed(stage.identity, error)
-        self._events.stage_error(self.pipeline_id, stage.name, error, self._stage_metadata(stage))
+        metadata = self._stage_metadata(stage)
+        try:
+            self._run.stage_failed(stage.identity, error)
+            self._events.stage_error(self.pipeline_id, stage.name, error, metadata)
+        finally:
+            if self._tracing is not None:
+                self._tracing.stage_ended(stage, metadata, error)
+
+    # -- OpenTelemetry ------------------------------------------------------------------------
+
+    def run_started(self, metadata: dict[str, Any]) -> None:
+        """Start the run's OpenTelemetry span (nothing when it is not configured)."""
+        if self._tracing is not None:
+            name = str(metadata.get("name", self.pipeline_id))
+            self._tracing.run_started(name, {"pipeline_id": self.pipeline_id} | metadata)
+
+    def run_ended(self, metadata: dict[str, Any], error: BaseException | None) -> None:
+        """End the run's OpenTelemetry span."""
+        if self._tracing is not None:
+            self._tracing.run_ended(metadata, error)
+
+    def span_opened(self, stage: Stage, span: Span, parent: Span | None) -> Any:
+        """The OpenTelemetry span of ``s.span()`` (``None`` when tracing is off)."""
+        if self._tracing is None:
+            return None
+        return self._tracing.span_opened(self.pipeline_id, stage, span, parent)
+
+    def span_closed(self, handle: Any, record: dict[str, Any], error: BaseException | None) -> None:
+        """End the OpenTelemetry span of ``s.span()``."""
+        if self._tracing is not None:
+            self._tracing.end(handle, {"span": record["name"]} | record, error)
+
+    def _loaded(self, stage: Stage, start_ns: int, timings: dict[str, float]) -> None:
+        """The OpenTelemetry span of the load that restored ``stage``."""
+        details = {"checkpoint_id": stage.restored_from, "rows": stage.rows, "timings_ms": timings}
+        self._operation("checkpoint.load", stage, start_ns, details)
+
+    def _operation(self, name: str, stage: Stage, start: int, metadata: dict[str, Any],
+                   error: BaseException | None = None) -> None:  # fmt: skip
+        if self._tracing is not None:
+            self._tracing.operation(name, self.pipeline_id, stage, start, metadata, error=error)
 
     # -- what the block calls -----------------------------------------------------------------
 
@@ -176,15 +234,26 @@ class StageHooks:
             return None
         fp = stage._fingerprint
         manager = self._manager
-        checkpoint_id = manager.save_checkpoint(
-            self.pipeline_id,
-            stage.name,
-            data,
-            metadata=metadata or None,
-            fingerprint=None if fp is None else fp.to_json(),
-        )
+        timings: dict[str, float] = {}
+        start_ns = time.time_ns()
+        try:
+            checkpoint_id = manager.save_checkpoint(
+                self.pipeline_id,
+                stage.name,
+                data,
+                metadata=metadata or None,
+                fingerprint=None if fp is None else fp.to_json(),
+                timings=timings,
+            )
+        except BaseException as error:
+            self._operation("checkpoint.save", stage, start_ns, {"rows": len(data)}, error)
+            raise
         remember(data, lambda: str(manager.get_state(checkpoint_id)["data_hash"]))
-        self._events.checkpoint_saved(self.pipeline_id, stage.name, checkpoint_id)
+        details = {"rows": len(data), "timings_ms": timings}
+        self._events.checkpoint_saved(self.pipeline_id, stage.name, checkpoint_id, details)
+        self._operation(
+            "checkpoint.save", stage, start_ns, {"checkpoint_id": checkpoint_id} | details
+        )
         return checkpoint_id
 
     def data_quality(self, stage: Stage, metrics: dict[str, Any]) -> None:
@@ -201,6 +270,8 @@ class StageHooks:
         failures: list[str] = []
         stale: list[str] = []
         for checkpoint_id in self._run.candidates(stage.identity):
+            timings: dict[str, float] = {}
+            start_ns = time.time_ns()
             try:
                 if fp is not None:
                     state = self._manager.get_state(checkpoint_id)
@@ -209,7 +280,7 @@ class StageHooks:
                         old = recorded.get("document") if isinstance(recorded, dict) else None
                         stale.append(explain(old, fp.document))
                         continue
-                loaded = self._manager.load_checkpoint(checkpoint_id)
+                loaded = self._manager.load_checkpoint(checkpoint_id, timings=timings)
             except IntegrityError as error:
                 failures.append(f"checkpoint {checkpoint_id} failed verification: {error.reason}")
                 continue
@@ -229,7 +300,9 @@ class StageHooks:
             reason = f"restored from checkpoint {checkpoint_id}"
             if failures:
                 reason += " (newer " + "; ".join(failures) + ")"
-            self._restored(stage, loaded, reason, "warning" if failures else "success", {})
+            status = "warning" if failures else "success"
+            self._restored(stage, loaded, reason, status, {"timings_ms": timings})
+            self._loaded(stage, start_ns, timings)
             return True
         reasons.extend((f, True) for f in failures)
         reasons.extend((s, False) for s in stale)
@@ -242,7 +315,9 @@ class StageHooks:
     ) -> bool:
         """Restore the stage from the cross-run cache; note why not in ``reasons``."""
         assert self._manager is not None and self._cache is not None
-        loaded, reason, broken = _cache.find(self._manager, self._cache, fp)
+        timings: dict[str, float] = {}
+        start_ns = time.time_ns()
+        loaded, reason, broken = _cache.find(self._manager, self._cache, fp, timings=timings)
         if loaded is None:
             if broken:
                 self._notes[id(stage)] = "broken"
@@ -252,7 +327,9 @@ class StageHooks:
             return False
         self._notes[id(stage)] = "hit"
         owner = loaded["state"]["pipeline_id"]
-        self._restored(stage, loaded, reason, "success", {"cache_hit": True, "cached_run": owner})
+        extra = {"cache_hit": True, "cached_run": owner, "timings_ms": timings}
+        self._restored(stage, loaded, reason, "success", extra)
+        self._loaded(stage, start_ns, timings)
         return True
 
     def _restored(
@@ -302,8 +379,14 @@ class StageHooks:
 
     def _stage_metadata(self, stage: Stage) -> dict[str, Any]:
         metadata = stage.metadata
-        metadata["duration_seconds"] = stage.duration_seconds
-        metadata["cpu_seconds"] = stage.cpu_seconds
+        measured = stage._measured
+        assert measured is not None
+        metadata["duration_seconds"] = measured.duration_seconds
+        metadata["cpu_seconds"] = measured.cpu_seconds
+        metadata["process_cpu_seconds"] = measured.process_cpu_seconds
+        metadata["peak_rss_growth_bytes"] = measured.peak_rss_growth_bytes
+        if stage._spans:
+            metadata["spans"] = [dict(span) for span in stage._spans]
         if stage.rows is not None:
             metadata["rows"] = stage.rows
         if stage.checkpoint_ids:

@@ -23,6 +23,7 @@ from checkpointing.pipeline._fingerprint import FingerprintSpec
 from checkpointing.pipeline._hooks import StageHooks
 from checkpointing.pipeline._map import Fanout
 from checkpointing.pipeline._map_restore import load_item
+from checkpointing.pipeline._otel import tracing_for
 from checkpointing.pipeline._run import RunTracker, describe_error
 from checkpointing.pipeline._runs import PIPELINE_ID_SUFFIX_LENGTH, RunStore
 from checkpointing.pipeline._stage import Stage
@@ -95,6 +96,11 @@ class Pipeline:
         slow_min_runs: See ``alerts_on``.
         resume_hint: How to resume, in failure alerts: a string or a function of the pipeline
             id (default: the ``Pipeline(...)`` call that continues the run).
+        performance_events: Also log a ``performance_metric`` event after each stage (off by
+            default: ``stage_complete`` carries ``duration_seconds`` and the other timings).
+        tracer_provider: An OpenTelemetry ``TracerProvider`` to emit the run, its stages, spans
+            and checkpoint operations as spans (``stagepoint[otel]``); by default the global
+            provider when the application has set one (docs/operations.md).
 
     Raises:
         checkpointing.InvalidNameError: ``name`` or ``pipeline_id`` is not a valid name.
@@ -104,7 +110,8 @@ class Pipeline:
         ValueError: ``pipeline_id`` belongs to a pipeline with another name.
         checkpointing.ConfigError: An unknown ``alerts_on`` outcome or an alert option out of
             range.
-        ImportError: ``alerts`` without Apprise installed.
+        ImportError: ``alerts`` without Apprise installed, or ``tracer_provider`` without
+            ``opentelemetry-api``.
         logging_ext.InvalidHandlerArgumentError: An alert URL that Apprise does not recognise.
 
     A ``Pipeline`` may be shared by threads (stages of one run in parallel); each thread or
@@ -147,6 +154,8 @@ class Pipeline:
         slow_factor: float = 3.0,
         slow_min_runs: int = 5,
         resume_hint: str | Callable[[str], str] | None = None,
+        performance_events: bool = False,
+        tracer_provider: Any = None,
     ) -> None:
         self.name = _check_pipeline_name(name)
         self.checkpoints_enabled = checkpoints
@@ -182,12 +191,19 @@ class Pipeline:
             console=console,
             stage_logs=stage_logs,
             stage_log_dir=stage_log_dir,
+            performance_events=performance_events,
         )
         from logging_ext import log_context
 
         self._log_context = log_context
         self._hooks = StageHooks(
-            self._run, self._events, self.manager, log_context, rerun=reruns, cache=self._cache
+            self._run,
+            self._events,
+            self.manager,
+            log_context,
+            rerun=reruns,
+            cache=self._cache,
+            tracing=tracing_for(tracer_provider),
         )
         self._fanout = Fanout(
             self._run,
@@ -295,19 +311,16 @@ class Pipeline:
         self._context = self._log_context(pipeline_id=self.pipeline_id)
         self._context.__enter__()
         self._t0 = time.perf_counter()
-        self._hooks.event(
-            "pipeline_start",
-            None,
-            "info",
-            {
-                "name": self.name,
-                "resumed": self.resumed,
-                "reason": self.resume_reason,
-                "attempt": self._run.attempt,
-                "checkpoints": self.checkpoints_enabled,
-                **self._settings(),
-            },
-        )
+        metadata = {
+            "name": self.name,
+            "resumed": self.resumed,
+            "reason": self.resume_reason,
+            "attempt": self._run.attempt,
+            "checkpoints": self.checkpoints_enabled,
+            **self._settings(),
+        }
+        self._hooks.event("pipeline_start", None, "info", metadata)
+        self._hooks.run_started(metadata)
         return self
 
     def _settings(self) -> dict[str, Any]:
@@ -338,6 +351,7 @@ class Pipeline:
                 error = describe_error(exc)
                 metadata.update(error_type=error["type"], error=error["message"])
                 self._hooks.event("pipeline_complete", None, "error", metadata)
+            self._hooks.run_ended(metadata, exc)
             self._alerts.run_ended(exc)
             if self.cleanup_enabled:
                 self.cleanup()

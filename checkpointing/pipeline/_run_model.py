@@ -43,6 +43,8 @@ class StageExecution:
         reason: Why it was restored or run again (resumed runs), or ``None``.
         error: ``{"type", "message", "traceback"}`` when it failed (traceback may be ``None``).
         quality: The ``data_quality_check`` metrics it reported, in order.
+        spans: Its ``s.span()`` records (``name``, ``index``, ``parent``, ``start_seconds``,
+            ``duration_seconds``, ``error_type``), in the order they were entered.
     """
 
     stage: str
@@ -60,6 +62,7 @@ class StageExecution:
     reason: str | None = None
     error: dict[str, Any] | None = None
     quality: tuple[dict[str, Any], ...] = ()
+    spans: tuple[dict[str, Any], ...] = ()
 
     @property
     def label(self) -> str:
@@ -94,6 +97,7 @@ class StageExecution:
             "reason": self.reason,
             "error": self.error,
             "quality": list(self.quality),
+            "spans": list(self.spans),
         }
 
 

@@ -3,16 +3,18 @@
 A stage is created by :meth:`checkpointing.Pipeline.stage` and entered exactly once, with
 ``with`` or ``async with``. Entering sets the logging context (``pipeline_id`` and ``stage``
 stamped on every record), restores the stage from its checkpoint when the run is resumed, and
-logs ``stage_start``; leaving logs ``stage_complete`` and ``performance_metric`` or, when the block
-raised, ``stage_error`` before the exception propagates unchanged.
+logs ``stage_start``; leaving logs ``stage_complete`` (with what the stage cost: wall and CPU
+time, peak RSS growth, its spans) or, when the block raised, ``stage_error`` before the exception
+propagates unchanged.
 """
 
 from __future__ import annotations
 
 import enum
-import time
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from checkpointing.pipeline._profiling import Clock, Span
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from checkpointing.pipeline._fingerprint import Fingerprint, FingerprintSpec
+    from checkpointing.pipeline._hooks import StageHooks
+    from checkpointing.pipeline._profiling import Measured
     from checkpointing.pipeline._run import StageIdentity
 
 __all__ = ["Stage", "StageState"]
@@ -36,27 +40,6 @@ class StageState(enum.Enum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
-
-
-class _StageHost(Protocol):
-    """What a stage needs from its pipeline (implemented by the pipeline's stage hooks)."""
-
-    @property
-    def pipeline_id(self) -> str: ...
-
-    def entered(self, stage: Stage) -> Any: ...
-
-    def started(self, stage: Stage) -> None: ...
-
-    def completed(self, stage: Stage) -> None: ...
-
-    def failed(self, stage: Stage, error: BaseException) -> None: ...
-
-    def exited(self, stage: Stage, context: Any) -> None: ...
-
-    def save(self, stage: Stage, data: pd.DataFrame, metadata: dict[str, Any]) -> str | None: ...
-
-    def data_quality(self, stage: Stage, metrics: dict[str, Any]) -> None: ...
 
 
 _current_stage: ContextVar[Stage | None] = ContextVar("checkpointing_current_stage", default=None)
@@ -81,22 +64,21 @@ class Stage:
 
     __slots__ = (
         "_checkpoint_ids",
+        "_clock",
         "_context",
-        "_cpu_seconds",
-        "_cpu_start",
         "_data",
-        "_duration",
         "_fingerprint",
         "_has_data",
         "_host",
         "_identity",
+        "_measured",
         "_metadata",
         "_parent",
         "_reason",
         "_restored_from",
         "_rows",
+        "_spans",
         "_spec",
-        "_start",
         "_state",
         "_token",
         "key",
@@ -105,7 +87,7 @@ class Stage:
 
     def __init__(
         self,
-        host: _StageHost,
+        host: StageHooks,
         name: str,
         *,
         key: str | None = None,
@@ -131,10 +113,9 @@ class Stage:
         self._parent: Stage | None = None
         self._token: Token[Stage | None] | None = None
         self._context: Any = None
-        self._start = 0.0
-        self._cpu_start = 0.0
-        self._duration: float | None = None
-        self._cpu_seconds: float | None = None
+        self._clock: Clock | None = None
+        self._measured: Measured | None = None
+        self._spans: list[dict[str, Any]] = []
 
     def __repr__(self) -> str:
         return f"<Stage {self.name!r} {self._state.value} of {self._host.pipeline_id!r}>"
@@ -176,8 +157,7 @@ class Stage:
         self._state = StageState.RUNNING
         self._parent = _current_stage.get()
         self._token = _current_stage.set(self)
-        self._start = time.perf_counter()
-        self._cpu_start = time.thread_time()
+        self._clock = Clock()
         try:
             self._host.started(self)
         except BaseException as error:
@@ -185,8 +165,8 @@ class Stage:
             raise
 
     def _end(self, error: BaseException | None) -> None:
-        self._duration = time.perf_counter() - self._start
-        self._cpu_seconds = time.thread_time() - self._cpu_start
+        assert self._clock is not None
+        self._measured = self._clock.read()
         try:
             if error is None:
                 self._state = StageState.DONE
@@ -294,16 +274,41 @@ class Stage:
     def duration_seconds(self) -> float | None:
         """Wall time of the block: elapsed so far while running, final once it ended,
         ``None`` before it was entered."""
-        if self._state is StageState.PENDING:
-            return None
-        if self._duration is None:
-            return time.perf_counter() - self._start
-        return self._duration
+        if self._measured is not None:
+            return self._measured.duration_seconds
+        return None if self._clock is None else self._clock.read().duration_seconds
 
     @property
     def cpu_seconds(self) -> float | None:
         """CPU time of the thread that ran the block (``time.thread_time``), once it ended."""
-        return self._cpu_seconds
+        return None if self._measured is None else self._measured.cpu_seconds
+
+    @property
+    def measured(self) -> Measured | None:
+        """What the block cost, once it ended: ``duration_seconds``, ``cpu_seconds`` (this
+        thread), ``process_cpu_seconds`` (every thread of the process) and
+        ``peak_rss_growth_bytes`` (how much the process's peak RSS rose; 0 when it did not)."""
+        return self._measured
+
+    @property
+    def spans(self) -> tuple[dict[str, Any], ...]:
+        """The spans entered so far, in the order they were entered (see :meth:`span`)."""
+        return tuple(dict(span) for span in self._spans)
+
+    def span(self, name: str) -> Span:
+        """A named part of this stage, timed: ``with s.span("download"): ...``.
+
+        Spans nest, and are written in the ``spans`` field of ``stage_complete`` (or
+        ``stage_error``): ``name``, ``index``, ``parent`` (the enclosing span's index),
+        ``start_seconds`` (from the stage's start), ``duration_seconds`` and ``error_type`` when
+        the block raised (the exception propagates unchanged). With OpenTelemetry configured,
+        each span is also a child span of the stage's.
+
+        Raises:
+            checkpointing.InvalidNameError: ``name`` breaks the stage name rules.
+            RuntimeError: The stage is not running (raised when the span is entered).
+        """
+        return Span(self, name)
 
     def checkpoint(self, data: pd.DataFrame, **metadata: Any) -> str | None:
         """Save ``data`` as a verified checkpoint of this stage and log ``checkpoint_saved``.

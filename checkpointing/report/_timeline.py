@@ -2,8 +2,9 @@
 
 One row per stage execution; executions of a stage name that ran more than once (fan-out
 items told apart by ``key=``, or repeated executions) are grouped under a header row for the
-stage. Every position is computed here, so the template only writes numbers and escaped text,
-and the chart shows without JavaScript.
+stage. The spans of an execution (``s.span()``) follow it, one row each, indented by depth.
+Every position is computed here, so the template only writes numbers and escaped text, and the
+chart shows without JavaScript.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from checkpointing.pipeline._run_model import Attempt, StageExecution
@@ -27,7 +28,8 @@ MIN_BAR = 2.0
 
 @dataclass(frozen=True)
 class Bar:
-    """One row of the chart: a stage execution (``execution`` set) or a group header."""
+    """One row of the chart: a stage execution (``execution`` set), one of its spans (``span``
+    set too) or a group header."""
 
     y: float
     label: str
@@ -36,6 +38,8 @@ class Bar:
     x: float | None = None
     width: float | None = None
     index: int = 0
+    span: dict[str, Any] | None = None
+    depth: int = 0
 
 
 @dataclass(frozen=True)
@@ -128,8 +132,13 @@ def layout(attempt: Attempt, *, now: float | None = None) -> Timeline:
             )  # fmt: skip
             rows.append(Bar(y=y, label=label, indent=grouped or execution.parent is not None,
                             execution=execution, x=x, width=width, index=index))  # fmt: skip
-            index += 1
             y += ROW_HEIGHT
+            start = None if span is None else LABEL_WIDTH + (span[0] - origin) * scale
+            for record, depth in _span_depths(execution.spans):
+                rows.append(_span_bar(execution, record, depth=depth, y=y, start=start,
+                                      scale=scale, index=index))  # fmt: skip
+                y += ROW_HEIGHT
+            index += 1
     ticks = tuple(
         (LABEL_WIDTH + i * step * scale, tick_text(i * step))
         for i in range(round(total / step) + 1)
@@ -141,3 +150,36 @@ def layout(attempt: Attempt, *, now: float | None = None) -> Timeline:
         height=int(y) + 4,
         label_width=LABEL_WIDTH,
     )
+
+
+def _span_depths(spans: tuple[dict[str, Any], ...]) -> list[tuple[dict[str, Any], int]]:
+    """Each span with its depth (1 for a span of the stage, 2 inside another span, ...)."""
+    depths: dict[int, int] = {}
+    found = []
+    for record in spans:
+        parent = record.get("parent")
+        depth = depths.get(parent, 0) + 1 if isinstance(parent, int) else 1
+        if isinstance(record.get("index"), int):
+            depths[record["index"]] = depth
+        found.append((record, depth))
+    return found
+
+
+def _span_bar(
+    execution: StageExecution,
+    record: dict[str, Any],
+    *,
+    depth: int,
+    y: float,
+    start: float | None,
+    scale: float,
+    index: int,
+) -> Bar:
+    """The row of one span, placed from the start of its stage execution."""
+    x = width = None
+    duration = record.get("duration_seconds")
+    if start is not None:
+        x = start + max(float(record.get("start_seconds") or 0.0), 0.0) * scale
+        width = max((duration or 0.0) * scale, MIN_BAR)
+    return Bar(y=y, label=record["name"], indent=True, execution=execution, x=x, width=width,
+               index=index, span=record, depth=depth)  # fmt: skip

@@ -34,6 +34,7 @@ from checkpointing.storage._writing import (
     Staged,
     StagedWrite,
     WrittenFile,
+    add_ms,
     fsync_later,
 )
 
@@ -133,11 +134,16 @@ class LocalStorage:
         self._commit((writer.staged,), create_last=False)
 
     @contextlib.contextmanager
-    def staged_writer(self, name: str) -> Iterator[HashingWriter]:
+    def staged_writer(
+        self, name: str, *, timings: dict[str, float] | None = None
+    ) -> Iterator[HashingWriter]:
         """Like :meth:`atomic_writer`, but the file is left staged: written under its temporary
-        name, neither durable nor visible until :meth:`commit` (the writer's ``staged``)."""
+        name, neither durable nor visible until :meth:`commit` (the writer's ``staged``).
+
+        ``timings`` receives the milliseconds spent writing (``write``) and hashing on the
+        caller's thread (``hash``)."""
         fd, tmp, final = self._open_temp(name)
-        writer = HashingWriter(fd)
+        writer = HashingWriter(fd, timings)
         try:
             yield writer
             sha256, xxh3 = writer.finish()
@@ -149,8 +155,11 @@ class LocalStorage:
         writer.result = WrittenFile(name, writer.tell(), sha256, xxh3)
         writer.staged = Staged(fd, tmp, final)
 
-    def stage_bytes(self, name: str, data: bytes) -> Staged:
+    def stage_bytes(
+        self, name: str, data: bytes, *, timings: dict[str, float] | None = None
+    ) -> Staged:
         """Write ``data`` to a temporary file for ``name``, to be :meth:`commit`-ted."""
+        started = time.perf_counter()
         fd, tmp, final = self._open_temp(name)
         staged = Staged(fd, tmp, final)
         try:
@@ -161,14 +170,17 @@ class LocalStorage:
             self.discard(staged)
             _raise_with_path(exc, final)
             raise
+        add_ms(timings, "write", started)
         return staged
 
-    def stage_json(self, name: str, obj: Any) -> Staged:
-        """Strict JSON (no NaN) of ``obj`` in a temporary file for ``name`` (see :meth:`commit`)."""
-        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
-        return self.stage_bytes(name, text.encode("utf-8") + b"\n")
+    def stage_json(self, name: str, obj: Any, *, timings: dict[str, float] | None = None) -> Staged:
+        """Strict JSON (no NaN) of ``obj`` in a temporary file for ``name`` (see :meth:`commit`).
 
-    def commit(self, *staged: StagedWrite) -> None:
+        ``timings`` receives the milliseconds spent writing the file (``write``)."""
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
+        return self.stage_bytes(name, text.encode("utf-8") + b"\n", timings=timings)
+
+    def commit(self, *staged: StagedWrite, timings: dict[str, float] | None = None) -> None:
         """Make staged files durable, then visible under their names, in the order given.
 
         Every file is fsync'd (concurrently, so the filesystem can commit them together), then
@@ -176,14 +188,22 @@ class LocalStorage:
         only if that name is free, and each directory involved is fsync'd once. A reader (or a
         process after a crash) sees a file complete or not at all, and never a later one without
         the earlier ones. On an error the temporary files still unrenamed are removed and the
-        error names the file.
+        error names the file. ``timings`` receives the milliseconds of the fsyncs of the files
+        and directories (``fsync``) and of the renames (``rename``).
 
         Raises:
             FileExistsError: The last name exists already (nothing of it is committed).
         """
-        self._commit(_files(staged), create_last=True)
+        self._commit(_files(staged), create_last=True, timings=timings)
 
-    def _commit(self, files: tuple[Staged, ...], *, create_last: bool) -> None:
+    def _commit(
+        self,
+        files: tuple[Staged, ...],
+        *,
+        create_last: bool,
+        timings: dict[str, float] | None = None,
+    ) -> None:
+        started = time.perf_counter()
         try:
             pending = [fsync_later(s.fd) for s in files[1:]]
             os.fsync(files[0].fd)
@@ -195,6 +215,8 @@ class LocalStorage:
             raise
         for s in files:
             os.close(s.fd)
+        add_ms(timings, "fsync", started)
+        started = time.perf_counter()
         for i, s in enumerate(files):
             try:
                 if not create_last or i < len(files) - 1:
@@ -206,8 +228,11 @@ class LocalStorage:
                 for rest in files[i:]:
                     rest.tmp.unlink(missing_ok=True)
                 raise
+        add_ms(timings, "rename", started)
+        started = time.perf_counter()
         for directory in dict.fromkeys(s.final.parent for s in files):
             self._fsync_dir(directory)
+        add_ms(timings, "fsync", started)
 
     def discard(self, *staged: StagedWrite) -> None:
         """Close and remove staged files that will not be committed."""
@@ -469,22 +494,20 @@ class LocalStorage:
 
     @contextlib.contextmanager
     def lock(self, name: str, *, timeout: float) -> Iterator[None]:
-        """Hold the inter-process lock file ``name`` for the block.
+        """Hold the inter-process lock file ``name`` for the block (``timeout < 0``: no limit).
 
         Raises:
             LockTimeoutError: The lock was not acquired within ``timeout`` seconds.
         """
         path = self.path(name)
         self._ensure_dir(path.parent, again=not path.parent.is_dir())
-        lock = filelock.FileLock(path, timeout=timeout)
-        try:
-            lock.acquire()
-        except filelock.Timeout as exc:
-            raise LockTimeoutError(path, timeout) from exc
+        fd = _leases.flock_exclusive(path, timeout)
+        if fd is None:
+            raise LockTimeoutError(path, timeout)
         try:
             yield
         finally:
-            lock.release()
+            _leases.flock_release(fd)
 
     def try_lock(self, name: str) -> Held | None:
         """Take the inter-process lock file ``name`` without waiting, and keep it.

@@ -34,7 +34,13 @@ from checkpointing._errors import LockTimeoutError, StorageError
 from checkpointing.storage._names import validate_name
 from checkpointing.storage._object_calls import Calls
 from checkpointing.storage._object_leases import try_take
-from checkpointing.storage._writing import Buffered, HashingWriter, StagedWrite, WrittenFile
+from checkpointing.storage._writing import (
+    Buffered,
+    HashingWriter,
+    StagedWrite,
+    WrittenFile,
+    add_ms,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -179,10 +185,13 @@ class ObjectStorage:
         self._upload(writer.staged)
 
     @contextlib.contextmanager
-    def staged_writer(self, name: str) -> Iterator[HashingWriter]:
-        """A hashing file object whose bytes stay in memory until :meth:`commit`."""
+    def staged_writer(
+        self, name: str, *, timings: dict[str, float] | None = None
+    ) -> Iterator[HashingWriter]:
+        """A hashing file object whose bytes stay in memory until :meth:`commit`; ``timings``
+        receives the milliseconds of hashing on the caller's thread (``hash``)."""
         key = self._key(name)
-        writer = HashingWriter(None)
+        writer = HashingWriter(None, timings)
         try:
             yield writer
             sha256, xxh3 = writer.finish()
@@ -196,12 +205,17 @@ class ObjectStorage:
         """``data`` held for ``name`` until :meth:`commit`."""
         return Buffered(self._key(name), [data])
 
-    def stage_json(self, name: str, obj: Any) -> Buffered:
+    def stage_json(
+        self, name: str, obj: Any, *, timings: dict[str, float] | None = None
+    ) -> Buffered:
         """Strict JSON of ``obj`` held for ``name`` until :meth:`commit`."""
+        del timings  # nothing is written yet
         return self.stage_bytes(name, _json_bytes(obj))
 
-    def commit(self, *staged: StagedWrite) -> None:
+    def commit(self, *staged: StagedWrite, timings: dict[str, float] | None = None) -> None:
         """Upload the staged objects in order; the last (the commit point) only if absent.
+
+        ``timings`` receives the milliseconds of the uploads (``upload``).
 
         Raises:
             FileExistsError: The last name exists already with other bytes (nothing is
@@ -209,6 +223,7 @@ class ObjectStorage:
         """
         objects = _buffered(staged)
         self._prepare()
+        started = time.perf_counter()
         done: list[str] = []
         try:
             for item in objects[:-1]:
@@ -223,6 +238,7 @@ class ObjectStorage:
                 with contextlib.suppress(OSError):
                     self.calls.delete(key)
             raise
+        add_ms(timings, "upload", started)
 
     def _upload(self, item: Buffered) -> None:
         self._prepare()

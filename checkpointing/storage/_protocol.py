@@ -9,6 +9,12 @@ winner; a lock excludes every other holder, in this process or another, and ends
 Backends differ in what they can do cheaply, and say so in :attr:`Storage.appendable`: the local
 directory appends to a file under a file lock, so the store keeps an append-only registry there;
 an object store has neither, so its registry is the listing of the manifests themselves.
+
+Timings: the writing operations of a save take an optional ``timings`` dict and add to it the
+milliseconds of each phase of what the backend did, under names of its own choosing (see
+:func:`~checkpointing.storage._writing.add_ms`): the local backend reports ``write``, ``hash``,
+``fsync`` and ``rename``; an object store reports ``upload`` instead. They end up in the
+``timings_ms`` of the ``checkpoint_saved`` event beside the store's own phases.
 """
 
 from __future__ import annotations
@@ -63,11 +69,15 @@ class Storage(Protocol):
         """A file object whose bytes appear as ``name`` atomically when the block ends."""
         ...
 
-    def staged_writer(self, name: str) -> contextlib.AbstractContextManager[HashingWriter]:
+    def staged_writer(
+        self, name: str, *, timings: dict[str, float] | None = None
+    ) -> contextlib.AbstractContextManager[HashingWriter]:
         """Like :meth:`atomic_writer`, but the file stays staged until :meth:`commit`."""
         ...
 
-    def stage_json(self, name: str, obj: Any) -> StagedWrite:
+    def stage_json(
+        self, name: str, obj: Any, *, timings: dict[str, float] | None = None
+    ) -> StagedWrite:
         """Strict JSON of ``obj`` staged for ``name`` (see :meth:`commit`)."""
         ...
 
@@ -75,7 +85,7 @@ class Storage(Protocol):
         """``data`` staged for ``name`` (see :meth:`commit`)."""
         ...
 
-    def commit(self, *staged: StagedWrite) -> None:
+    def commit(self, *staged: StagedWrite, timings: dict[str, float] | None = None) -> None:
         """Make staged files durable, then visible, in the order given.
 
         Every name is new (a fresh checkpoint id); the last one is the commit point, and a

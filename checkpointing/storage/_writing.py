@@ -16,6 +16,7 @@ import hashlib
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,17 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_fsync_pool)
 
 
+def add_ms(timings: dict[str, float] | None, phase: str, started: float) -> None:
+    """Add the milliseconds since ``started`` (a ``time.perf_counter()``) to ``phase``.
+
+    The timings of a storage operation: a backend names the phases of what it did (the local
+    one ``write``, ``hash``, ``fsync``, ``rename``; an object store ``upload``), and a
+    phase met twice (two files written) adds up.
+    """
+    if timings is not None:
+        timings[phase] = timings.get(phase, 0.0) + (time.perf_counter() - started) * 1e3
+
+
 def xxh3_hex(data: Any) -> str:
     """The xxh3_64 digest of ``data`` (bytes or a buffer) as 16 hex digits."""
     return str(xxhash.xxh3_64_hexdigest(data))
@@ -101,8 +113,9 @@ class HashingWriter:
     result: WrittenFile | None = None
     staged: StagedWrite | None = None
 
-    def __init__(self, fd: int | None) -> None:
+    def __init__(self, fd: int | None, timings: dict[str, float] | None = None) -> None:
         self._fd = fd
+        self._timings = timings
         #: With no descriptor (``fd=None``): every chunk written, in order, for an upload.
         self.kept: list[bytes] = []
         self._pending: list[bytes] = []
@@ -143,11 +156,13 @@ class HashingWriter:
         if self._fd is None:
             self.kept += chunks
         else:
+            started = time.perf_counter()
             written = os.writev(self._fd, chunks)  # no copy into one buffer
             if written < total:  # a short write: finish the rest the slow way
                 view = memoryview(b"".join(chunks))[written:]
                 while view:
                     view = view[os.write(self._fd, view) :]
+            add_ms(self._timings, "write", started)
         if self._thread is None and total >= _COALESCE:
             self._thread = threading.Thread(
                 target=self._hash_loop, name="checkpoint-hash", daemon=True
@@ -157,17 +172,25 @@ class HashingWriter:
             for chunk in chunks:
                 self._queue.put(chunk)
         else:
+            started = time.perf_counter()
             for chunk in chunks:
                 self._sha.update(chunk)
                 self._xxh.update(chunk)
+            add_ms(self._timings, "hash", started)
 
     def flush(self) -> None:
         self._drain()
 
     def finish(self) -> tuple[str, str]:
-        """Write what is pending, stop the hashing thread; return (sha256 hex, xxh3_64 hex)."""
+        """Write what is pending, stop the hashing thread; return (sha256 hex, xxh3_64 hex).
+
+        Waiting for the hashing thread counts as ``hash`` in the timings.
+        """
         self._drain()
-        self.abort()
+        if self._thread is not None:
+            started = time.perf_counter()
+            self.abort()
+            add_ms(self._timings, "hash", started)
         return self._sha.hexdigest(), self._xxh.hexdigest()
 
     def abort(self) -> None:

@@ -124,7 +124,7 @@ def to_table(data: object) -> tuple[pa.Table, dict[str, str]]:
     extra: dict[str, Any] = {"codec": CODEC}
     columns: dict[str, Spec] = {}
     dtypes: dict[str, str] = {}
-    for name, dtype in data.dtypes.items():
+    for name, dtype in zip(data.columns.tolist(), data.dtypes.tolist(), strict=True):
         spec = describe(lambda name=name: data[name], f"column {name!r}", dtype)
         if spec is not None:
             columns[str(name)] = spec
@@ -149,7 +149,8 @@ def to_table(data: object) -> tuple[pa.Table, dict[str, str]]:
 
 
 def _check_labels(df: pd.DataFrame) -> None:
-    bad = [c for c in df.columns if not isinstance(c, str)]
+    labels = df.columns.tolist()  # one conversion: iterating an Arrow-backed Index is slow
+    bad = [c for c in labels if not isinstance(c, str)]
     if bad:
         raise TypeError(
             f"checkpoint column names must be strings (Parquet stores only strings); got {bad[0]!r}"
@@ -158,7 +159,7 @@ def _check_labels(df: pd.DataFrame) -> None:
     if df.columns.has_duplicates:
         dupes = sorted(set(df.columns[df.columns.duplicated()]))
         raise TypeError(f"checkpoint column names must be unique; duplicated: {dupes}")
-    reserved = [c for c in df.columns if _INDEX_FIELD.match(c)]
+    reserved = [c for c in labels if _INDEX_FIELD.match(c)]
     if reserved:
         raise TypeError(f"column name {reserved[0]!r} is reserved by Parquet for index levels")
     for what, name in [("the column labels' name", df.columns.name)] + [

@@ -134,6 +134,7 @@ class CheckpointManager(Catalog):
         metadata: dict[str, Any] | None = None,
         *,
         fingerprint: dict[str, Any] | None = None,
+        timings: dict[str, float] | None = None,
     ) -> str:
         """Save ``data`` durably as a new checkpoint and return its id.
 
@@ -148,6 +149,10 @@ class CheckpointManager(Catalog):
                 docs/checkpointing.md).
             fingerprint: The stage fingerprint the data was computed under, stored as the
                 manifest's ``fingerprint`` field (strict JSON; see docs/caching.md).
+            timings: A dict that receives the milliseconds of each phase of the save:
+                ``convert`` (frame to Arrow, dtype description), ``encode`` (Parquet), the
+                storage's own phases (locally ``write``, ``hash``, ``fsync``, ``rename``),
+                ``manifest`` and ``registry``; see docs/operations.md.
 
         Returns:
             ``{pipeline_id}_{stage}_{YYYYmmddTHHMMSSffffffZ}_{8 hex}``, unique across processes.
@@ -160,15 +165,18 @@ class CheckpointManager(Catalog):
 
         When it raises, nothing of this checkpoint stays on disk or appears later.
         """
+        started = time.perf_counter()
+        phases: dict[str, float] = {}
         checkpoint_id, when = new_checkpoint_id(pipeline_id, stage)
         table, columns = to_table(data)
         meta = metadata_to_json(metadata)
         if fingerprint is not None:
             fingerprint = metadata_to_json(fingerprint)
-        started = time.perf_counter()
+        _phase(phases, "convert", started)
         data_file = checkpoint_id + DATA_SUFFIX
-        with self._storage.staged_writer(data_file) as out:
+        with self._storage.staged_writer(data_file, timings=phases) as out:
             write_parquet(table, out, compression=self._compression)
+        _phase(phases, "encode", started)
         written, data_staged = out.result, out.staged
         assert written is not None and data_staged is not None
         manifest = build_manifest(
@@ -187,16 +195,19 @@ class CheckpointManager(Catalog):
             fingerprint=fingerprint,
         )
         try:
-            manifest_staged = self._storage.stage_json(checkpoint_id + MANIFEST_SUFFIX, manifest)
+            manifest_staged = self._storage.stage_json(
+                checkpoint_id + MANIFEST_SUFFIX, manifest, timings=phases
+            )
         except BaseException:
             self._storage.discard(data_staged)
             raise
+        _phase(phases, "manifest", started)
         try:
             self._registry.prepare(pipeline_id)
             # Both files fsync'd at once, the data renamed before the manifest, one directory
             # fsync (an object store: the data PUT, then the manifest created if absent): the
             # manifest never becomes visible before its data.
-            self._storage.commit(data_staged, manifest_staged)
+            self._storage.commit(data_staged, manifest_staged, timings=phases)
             self._index(manifest)
         except BaseException:
             # A save that raises (lock timeout, full disk) leaves no checkpoint to appear later.
@@ -204,13 +215,16 @@ class CheckpointManager(Catalog):
                 with contextlib.suppress(OSError):
                     self._storage.remove(name)
             raise
+        end = _phase(phases, "registry", started)
         logger.info(
             "saved checkpoint %s (%d rows, %d bytes) in %.1f ms",
             checkpoint_id,
             table.num_rows,
             written.size,
-            (time.perf_counter() - started) * 1e3,
+            (end - started) * 1e3,
         )
+        if timings is not None:
+            timings.update((phase, round(ms, 3)) for phase, ms in phases.items())
         return checkpoint_id
 
     # -- read --------------------------------------------------------------------------------
@@ -235,8 +249,16 @@ class CheckpointManager(Catalog):
             ) from exc
         return check_manifest(state, checkpoint_id, self._storage.path(name))
 
-    def load_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
+    def load_checkpoint(
+        self, checkpoint_id: str, *, timings: dict[str, float] | None = None
+    ) -> dict[str, Any]:
         """Load a checkpoint, verifying its size and whole-file checksum before decoding it.
+
+        Args:
+            checkpoint_id: The checkpoint.
+            timings: A dict that receives the milliseconds of each phase of the load:
+                ``read`` (manifest and data file), ``verify`` (checksum), ``decode`` (Parquet
+                to DataFrame, rows and columns checked).
 
         Returns:
             ``{"data": DataFrame, "state": manifest dict}``.
@@ -248,9 +270,16 @@ class CheckpointManager(Catalog):
             CheckpointDecodeError: The file is intact but cannot be decoded (written by a
                 newer version, or needing a dtype this pandas lacks).
         """
+        started = time.perf_counter()
+        phases: dict[str, float] = {}
         state = self.get_state(checkpoint_id)
-        table = read_verified(self._storage, checkpoint_id, state, full=False)
-        return {"data": decode_verified(self._storage, checkpoint_id, state, table), "state": state}
+        _phase(phases, "read", started)
+        table = read_verified(self._storage, checkpoint_id, state, full=False, timings=phases)
+        data = decode_verified(self._storage, checkpoint_id, state, table)
+        _phase(phases, "decode", started)
+        if timings is not None:
+            timings.update((phase, round(ms, 3)) for phase, ms in phases.items())
+        return {"data": data, "state": state}
 
     def verify_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
         """Check a checkpoint in full: size, SHA-256 and checksum of the data file, then decode
@@ -276,3 +305,12 @@ class CheckpointManager(Catalog):
         self._registry.add(
             entry_from_manifest(manifest), present=lambda: self._storage.exists(name)
         )
+
+
+def _phase(phases: dict[str, float], name: str, since: float) -> float:
+    """Give ``name`` the milliseconds since ``since`` (the operation's start) that no phase
+    claimed yet (the storage's phases run inside the store's); return now."""
+    now = time.perf_counter()
+    unclaimed = (now - since) * 1e3 - sum(phases.values())
+    phases[name] = phases.get(name, 0.0) + max(unclaimed, 0.0)
+    return now

@@ -68,6 +68,9 @@ def apply_freq(index: pd.Index, freq: pd.offsets.BaseOffset) -> pd.Index | None:
         return None
     if len(index) == 0:
         return type(index)(index, freq=freq)
+    step = _fixed_step(index, freq)
+    if step is not None:
+        return _with_fixed_step(index, freq, step)
     make: Any = pd.date_range if isinstance(index, pd.DatetimeIndex) else pd.timedelta_range
     start: Any = index[0]
     tz = getattr(index, "tz", None)
@@ -95,6 +98,35 @@ def apply_freq(index: pd.Index, freq: pd.offsets.BaseOffset) -> pd.Index | None:
         return None
     result: pd.Index = generated
     return result
+
+
+def _with_fixed_step(
+    index: pd.DatetimeIndex | pd.TimedeltaIndex, freq: Any, step: int
+) -> pd.Index | None:
+    """A fixed step generates start + i * step: compare the steps, generate nothing."""
+    values = index.asi8
+    if len(values) > 1 and not bool((np.diff(values) == step).all()):
+        return None
+    try:  # pandas checks the freq against the values once more
+        fixed: pd.Index = type(index)(index, freq=freq)
+    except ValueError:
+        return None
+    return fixed
+
+
+def _fixed_step(index: pd.DatetimeIndex | pd.TimedeltaIndex, freq: Any) -> int | None:
+    """The step of ``freq`` in ``index``'s unit when it is absolute time (a Tick other than
+    Day, whose steps follow the local calendar), else ``None``."""
+    if not isinstance(freq, pd.offsets.Tick) or isinstance(freq, pd.offsets.Day):
+        return None
+    per_unit = _NANOS[index.unit]
+    nanos = int(freq.nanos)
+    if nanos % per_unit:
+        return None
+    return nanos // per_unit
+
+
+_NANOS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 
 
 def _encode(value: object) -> Any:

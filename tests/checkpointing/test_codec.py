@@ -384,3 +384,26 @@ def test_generated_frames_of_the_table_dtypes_round_trip_exactly(tmp_path_factor
     manager = CheckpointManager(tmp_path_factory.mktemp("ckpt"))
     checkpoint_id = manager.save_checkpoint("etl", "gen", frame)
     assert_exact(manager.load_checkpoint(checkpoint_id)["data"], frame)
+
+
+@pytest.mark.parametrize(
+    ("freq", "unit"),
+    [(f, u) for f in ("s", "15min", "h", "250ms") for u in ("s", "ms", "us", "ns")][:-4]
+    + [("250ms", u) for u in ("ms", "us", "ns")],  # pandas has no 250ms step in seconds
+)
+@pytest.mark.parametrize("tz", [None, "UTC", "America/New_York"])
+def test_fixed_step_freqs_come_back_in_every_unit_and_zone(manager, unit, tz, freq):
+    # Fixed steps are checked by comparing the steps, without generating the index again.
+    index = pd.date_range("2024-03-10", periods=50, freq=freq, tz=tz, unit=unit)
+    frame = pd.DataFrame({"v": range(50)}, index=index)
+    loaded = manager.load_checkpoint(manager.save_checkpoint("p", "s", frame))["data"]
+    pd.testing.assert_frame_equal(loaded, frame)
+    assert loaded.index.freq == index.freq
+
+
+@pytest.mark.parametrize("freq", ["s", "h", "250ms"])
+def test_fixed_step_freq_of_a_timedelta_index_comes_back(manager, freq):
+    frame = pd.DataFrame({"v": range(5)}, index=pd.timedelta_range(0, periods=5, freq=freq))
+    loaded = manager.load_checkpoint(manager.save_checkpoint("p", "s", frame))["data"]
+    pd.testing.assert_frame_equal(loaded, frame)
+    assert loaded.index.freq == frame.index.freq  # type: ignore[attr-defined]

@@ -310,3 +310,16 @@ def test_a_manifest_of_the_first_format_with_a_crc32_still_loads_and_verifies(ma
     path.write_text(json.dumps(state))
     with pytest.raises(IntegrityError, match="checksum"):
         manager.load_checkpoint(checkpoint_id)
+
+
+def test_save_and_load_report_their_phases(manager):
+    df = pd.DataFrame({"a": range(250)})
+    saved: dict[str, float] = {}
+    checkpoint_id = manager.save_checkpoint("p", "s", df, timings=saved)
+    assert set(saved) == {
+        "convert", "encode", "write", "hash", "fsync", "rename", "manifest", "registry"
+    }  # fmt: skip
+    assert all(isinstance(ms, float) and ms >= 0 for ms in saved.values())
+    loaded: dict[str, float] = {}
+    manager.load_checkpoint(checkpoint_id, timings=loaded)
+    assert set(loaded) == {"read", "verify", "decode"}

@@ -249,3 +249,11 @@ def test_a_large_data_object_is_uploaded_in_parts_and_loads_verified(
     assert _delta(before, storage.request_counts)["PUT"] == 2  # counted once per upload
     pd.testing.assert_frame_equal(manager.load_checkpoint(checkpoint_id)["data"], big)
     manager.verify_checkpoint(checkpoint_id)
+
+
+def test_a_save_on_an_object_store_reports_its_upload_phase(s3_url: str) -> None:
+    manager = CheckpointManager(s3_url)
+    timings: dict[str, float] = {}
+    manager.save_checkpoint("etl", "s", FRAME, timings=timings)
+    assert {"encode", "upload", "manifest"} <= set(timings)
+    assert not {"fsync", "rename"} & set(timings)  # nothing of the kind happens here

@@ -176,3 +176,25 @@ def test_a_forked_child_commits_without_its_parents_fsync_thread(storage):
         os.waitpid(pid, 0)
         pytest.fail("the forked child hung waiting for its parent's fsync thread")
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("size", [20_000, 3 << 20], ids=["hashed inline", "hashed on a thread"])
+def test_staged_writes_report_their_phases(storage, size):
+    timings: dict[str, float] = {}
+    with storage.staged_writer("d.bin", timings=timings) as out:
+        out.write(os.urandom(size))
+    assert set(timings) == {"write", "hash"}
+    manifest = storage.stage_json("d.json", {"k": 1}, timings=timings)
+    assert out.staged is not None
+    storage.commit(out.staged, manifest, timings=timings)
+    assert set(timings) == {"write", "hash", "fsync", "rename"}
+    assert all(ms >= 0 for ms in timings.values()) and timings["fsync"] > 0
+    assert storage.read_json("d.json") == {"k": 1}
+
+
+def test_timings_are_optional(storage):
+    with storage.staged_writer("d.bin") as out:
+        out.write(b"x")
+    assert out.staged is not None
+    storage.commit(out.staged)
+    assert storage.read_bytes("d.bin") == b"x"

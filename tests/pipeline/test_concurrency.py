@@ -52,7 +52,6 @@ def _check_runs(checkpoint_dir, log_dir, ids) -> None:
             "pipeline_complete": 1,
             "stage_start": 3,
             "stage_complete": 3,
-            "performance_metric": 3,
             "checkpoint_saved": 2,
         }
 

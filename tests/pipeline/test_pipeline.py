@@ -51,10 +51,8 @@ def test_events_in_order_with_their_fields(dirs):
         ("checkpoint_saved", "extract"),
         ("data_quality_check", "extract"),
         ("stage_complete", "extract"),
-        ("performance_metric", "extract"),
         ("stage_start", "transform"),
         ("stage_complete", "transform"),
-        ("performance_metric", "transform"),
         ("pipeline_complete", None),
     ]
     by_type = {
@@ -69,6 +67,7 @@ def test_events_in_order_with_their_fields(dirs):
     assert meta["checkpoint_ids"] == [checkpoint_id]
     assert meta["source"] == "csv"
     assert meta["duration_seconds"] >= 0 and meta["cpu_seconds"] >= 0
+    assert meta["process_cpu_seconds"] >= 0 and meta["peak_rss_growth_bytes"] >= 0
     assert by_type["data_quality_check"]["metadata"]["missing_rate"] == 0.01
     assert by_type["pipeline_complete"]["status"] == "success"
     assert by_type["pipeline_start"]["metadata"]["resumed"] is False

@@ -19,9 +19,38 @@ def _expected(run) -> list[list[str]]:
 
 def _drawn(page, scope: str) -> list[list[str]]:
     return page.eval_on_selector_all(
-        f"{scope} [data-stage]",
+        f"{scope} [data-stage][data-status]",
         "els => els.map(e => [e.getAttribute('data-stage'), e.getAttribute('data-status')])",
     )
+
+
+def _expected_spans(run) -> list[list[str]]:
+    return [[e.stage, s["name"]] for a in run.attempts for e in a.executions for s in e.spans]
+
+
+def _drawn_spans(page) -> list[list[str]]:
+    """The span rows of the timeline, each under (after) its stage execution's row."""
+    return page.eval_on_selector_all(
+        "#timeline [data-span]",
+        "els => els.map(e => [e.getAttribute('data-stage'), e.getAttribute('data-span')])",
+    )
+
+
+def _assert_spans_under_their_stage(page, run) -> None:
+    expected = _expected_spans(run)
+    assert expected == [["extract", "download"], ["extract", "parse"]]
+    assert _drawn_spans(page) == expected
+    # Each span row follows its execution's row (same data-exec), deeper spans indented more.
+    order = page.eval_on_selector_all(
+        "#timeline [data-exec]",
+        "els => els.map(e => [e.getAttribute('data-exec'), e.getAttribute('data-span'),"
+        " e.getAttribute('data-depth')])",
+    )
+    at = next(i for i, (_, span, _d) in enumerate(order) if span == "download")
+    assert order[at - 1][1] is None and order[at - 1][0] == order[at][0]
+    assert [order[at][2], order[at + 1][2]] == ["1", "2"]
+    bars = page.locator("#timeline [data-span] rect")
+    assert bars.count() == 2 and bars.first.is_visible()
 
 
 def _assert_probe_inert(page) -> None:
@@ -41,6 +70,7 @@ def test_report_opens_offline_from_file(browser, demo, tmp_path: Path) -> None:
         page.goto(path.as_uri())
         assert _drawn(page, "#timeline") == _expected(run)  # one element per execution
         assert _drawn(page, "#stages") == _expected(run)
+        _assert_spans_under_their_stage(page, run)
         _assert_probe_inert(page)
         # The conveniences work: hovering shows details, a header click sorts.
         page.hover("#timeline [data-stage='load'][data-status='failed']")
@@ -71,6 +101,7 @@ def test_dashboard_from_runs_list_to_run_page(browser, demo, tmp_path: Path) -> 
         page.click(f"a[href='/runs/{ids['etl']}']")
         page.wait_for_url(f"{url}/runs/{ids['etl']}")
         assert _drawn(page, "#timeline") == _expected(run)
+        _assert_spans_under_their_stage(page, run)
         _assert_probe_inert(page)
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
         # Checkpoints: the diff of two, then one checkpoint's details.

@@ -49,10 +49,14 @@ def test_one_timeline_bar_and_one_table_row_per_execution(etl) -> None:
     run, html = etl
     doc = Elements(html)
     expected = [(e.stage, e.status) for a in run.attempts for e in a.executions]
-    bars = [(a["data-stage"], a["data-status"]) for a in doc.all("g") if "data-stage" in a]
+    bars = [(a["data-stage"], a["data-status"]) for a in doc.all("g") if "data-status" in a]
     rows = [(a["data-stage"], a["data-status"]) for a in doc.all("tr") if "data-stage" in a]
     assert bars == expected
     assert rows == expected
+    # The spans of extract, drawn under it: one row each, nested one deeper.
+    spans = [(a["data-stage"], a["data-span"], a["data-depth"]) for a in doc.all("g")
+             if "data-span" in a]  # fmt: skip
+    assert spans == [("extract", "download", "1"), ("extract", "parse", "2")]
     assert len(doc.all("svg")) == len(run.attempts)  # one chart per attempt
     # Fan-out: the four fetch items are grouped under one "fetch (4)" header per attempt.
     assert html.count(">fetch (4)</text>") == 2
