@@ -42,6 +42,7 @@ from checkpointing.store import (
     CheckpointDiff,
     CheckpointManager,
     ColumnDiff,
+    CompactionResult,
     diff_checkpoints,
     diff_frames,
 )
@@ -55,6 +56,7 @@ __all__: list[str] = [
     "CheckpointManager",
     "CheckpointNotFoundError",
     "ColumnDiff",
+    "CompactionResult",
     "ConfigError",
     "FingerprintError",
     "IntegrityError",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from checkpointing._errors import CheckpointDecodeError, IntegrityError
 from checkpointing.storage._writing import xxh3_hex
 from checkpointing.store._codec import from_table, read_parquet
-from checkpointing.store._manifest import DATA_SUFFIX
+from checkpointing.store._layout import is_data_object
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -33,6 +33,17 @@ def read_verified(
     The mapping is released when this returns, before the table is converted to pandas, so a
     load never holds the file and both decoded copies at once.
     """
+    buffer = map_verified(storage, checkpoint_id, state, full=full)
+    try:
+        return read_parquet(buffer)
+    except Exception as exc:
+        raise _intact_but(exc, checkpoint_id, storage, state) from exc
+
+
+def map_verified(
+    storage: LocalStorage, checkpoint_id: str, state: dict[str, Any], *, full: bool
+) -> pa.Buffer:
+    """The data file's bytes, once its size and checksum (``full``: SHA-256 too) match."""
     buffer = _map(storage, checkpoint_id, state)
     view = memoryview(buffer)
     if full and hashlib.sha256(view).hexdigest() != state.get("data_hash"):
@@ -45,10 +56,7 @@ def read_verified(
     view.release()
     if not matches:
         raise IntegrityError(checkpoint_id, _data_path(storage, state), "checksum mismatch")
-    try:
-        return read_parquet(buffer)
-    except Exception as exc:
-        raise _intact_but(exc, checkpoint_id, storage, state) from exc
+    return buffer
 
 
 def decode_verified(
@@ -89,7 +97,7 @@ def _data_path(storage: LocalStorage, state: dict[str, Any]) -> Any:
 def _map(storage: LocalStorage, checkpoint_id: str, state: dict[str, Any]) -> pa.Buffer:
     """Map the data file the manifest names, after checking its name and size."""
     data_file = state.get("data_file")
-    if data_file != checkpoint_id + DATA_SUFFIX:
+    if not isinstance(data_file, str) or not is_data_object(data_file, checkpoint_id):
         raise IntegrityError(checkpoint_id, str(data_file), "manifest names another data file")
     path = storage.path(data_file)
     try:
