@@ -67,6 +67,7 @@ class CompactionResult:
         bytes_after: Their size after (``None`` with ``dry_run``).
         dry_run: Whether nothing was written.
         codec: The codec asked for.
+        level: The compression level asked for (``None``: the codec's default).
     """
 
     rewritten: tuple[str, ...] = ()
@@ -76,6 +77,7 @@ class CompactionResult:
     bytes_after: int | None = 0
     dry_run: bool = False
     codec: str = "zstd"
+    level: int | None = None
 
     @property
     def bytes_saved(self) -> int:
@@ -87,6 +89,7 @@ class CompactionResult:
         return {
             "dry_run": self.dry_run,
             "codec": self.codec,
+            "level": self.level,
             "rewritten": list(self.rewritten),
             "skipped": list(self.skipped),
             "failed": [{"checkpoint_id": c, "error": e} for c, e in self.failed],
@@ -187,6 +190,7 @@ def compact_checkpoints(
         bytes_after=None if dry_run else after,
         dry_run=dry_run,
         codec=codec,
+        level=level,
     )
 
 
