@@ -16,6 +16,7 @@ import pytest
 import xxhash
 
 from checkpointing import CheckpointManager, CompactionResult, IntegrityError
+from checkpointing.storage._local import LocalStorage
 from checkpointing.store._layout import STORE_FILES
 from tests.checkpointing._frames import CASES, assert_exact
 
@@ -232,3 +233,30 @@ def test_the_sweep_removes_what_a_killed_compaction_left_after_the_grace_period(
     assert files(manager) == {f"{cid}.json", state["data_file"]}
     assert "kept.parquet" not in files(manager)
     manager.verify_checkpoint(cid)
+
+
+@pytest.mark.parametrize("method", ["load_checkpoint", "verify_checkpoint"])
+def test_a_reader_that_read_the_manifest_just_before_a_compaction_reads_it_again(
+    manager, monkeypatch, method
+):
+    """The old data object is removed right after the reader read the old manifest: the reader
+    finds it gone, reads the manifest again and loads the compacted data."""
+    data = frame()
+    cid = manager.save_checkpoint("etl", "a", data)
+    other = CheckpointManager(manager.checkpoint_dir)
+    original_map = LocalStorage.map
+    compacted: list[object] = []
+
+    def map_after_a_compaction(self, name):
+        if not compacted:
+            compacted.append(None)  # the compaction maps the data too
+            compacted[0] = other.compact(older_than=0)
+        return original_map(self, name)
+
+    monkeypatch.setattr(LocalStorage, "map", map_after_a_compaction)
+    result = getattr(manager, method)(cid)
+    assert compacted[0].rewritten == (cid,)  # type: ignore[attr-defined]
+    state = result["state"] if method == "load_checkpoint" else result
+    assert state["compression"] == "zstd"
+    if method == "load_checkpoint":
+        assert_exact(result["data"], data)
