@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from checkpointing._errors import CheckpointError, CheckpointNotFoundError
+from checkpointing._errors import CheckpointError, CheckpointNotFoundError, LockTimeoutError
 from checkpointing.store._codec import read_parquet, write_parquet
 from checkpointing.store._manifest import DATA_SUFFIX, FORMAT_VERSION, MANIFEST_SUFFIX
 from checkpointing.store._retention import cutoff_of
@@ -167,7 +167,9 @@ def compact_checkpoints(
                 sizes = _compact_one(manager, cid, state, codec, level)
         except CheckpointNotFoundError:
             continue  # deleted meanwhile
-        except CheckpointError as exc:
+        except LockTimeoutError:
+            raise
+        except CheckpointError as exc:  # damaged, or not re-encoded faithfully: left as it is
             failed.append((cid, str(exc)))
             logger.warning("not compacting checkpoint %s: %s", cid, exc)
             continue
