@@ -3,8 +3,9 @@
 Run: ``.venv/bin/python -m bench.bench_compact`` (``--quick`` for small sizes).
 
 On the 1M-row OHLCV frame of ``bench_store`` (random prices: the hardest case for any codec),
-the same frame with an object-dtype ticker column, and the low-cardinality trades frame, each
-saved with the default codec (snappy), then compacted to each target codec:
+the same frame with an object-dtype column of 100 tickers or of unique order ids, and the
+low-cardinality trades frame (already dictionary-encoded), each saved with the default codec
+(snappy), then compacted to each target codec:
 
 * size: the data object before and after, and their ratio;
 * compaction: ``CheckpointManager.compact`` of one checkpoint (full SHA-256 check of the old
@@ -27,7 +28,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from bench._common import measure_pair, report
-from bench.bench_store import low_cardinality, ohlcv, with_tickers
+from bench.bench_store import low_cardinality, ohlcv, with_ids, with_tickers
 from checkpointing import CheckpointManager
 
 TARGETS = [("zstd", 3), ("zstd", 9), ("gzip", None)]
@@ -99,6 +100,7 @@ def main() -> None:
         work = Path(tmp)
         bench_frame(work, "OHLCV", ohlcv(rows), repeat)
         bench_frame(work, "OHLCV+ticker", with_tickers(rows), repeat)
+        bench_frame(work, "OHLCV+order id", with_ids(rows), repeat)
         bench_frame(work, "trades", low_cardinality(rows), repeat)
 
 

@@ -225,19 +225,17 @@ def _compact_one(
     except BaseException:
         storage.discard(data_staged)
         raise
-    with manager._registry.locked():
-        try:
-            unchanged = manager.get_state(cid) == state
-        except CheckpointNotFoundError:
-            unchanged = False
-        except BaseException:
+    handed_over = False  # to commit, which cleans up after itself if it fails
+    try:
+        with manager._registry.locked():
+            if not _unchanged(manager, cid, state):
+                return None  # deleted or compacted meanwhile: this one must not commit
+            handed_over = True
+            storage.commit(data_staged, manifest_staged)
+            manager._index(manifest)
+    finally:
+        if not handed_over:
             storage.discard(data_staged, manifest_staged)
-            raise
-        if not unchanged:
-            storage.discard(data_staged, manifest_staged)
-            return None
-        storage.commit(data_staged, manifest_staged)
-        manager._index(manifest)
     storage.remove(state["data_file"])
     logger.info(
         "compacted checkpoint %s to %s: %d -> %d bytes",
@@ -247,6 +245,14 @@ def _compact_one(
         written.size,
     )
     return state["data_size"], written.size
+
+
+def _unchanged(manager: CheckpointManager, cid: str, state: dict[str, Any]) -> bool:
+    """Whether the manifest of ``cid`` is still ``state``."""
+    try:
+        return manager.get_state(cid) == state
+    except CheckpointNotFoundError:
+        return False
 
 
 def _compacted_manifest(

@@ -92,6 +92,7 @@ def test_compact_names_a_damaged_checkpoint_and_fails(store, capsys):
 )
 def test_compact_usage_errors_are_one_line_and_change_nothing(store, capsys, argv, message):
     manager, ids = store
+    code: int | str | None
     try:
         code = main(["--dir", str(manager.checkpoint_dir), "compact", *argv])
     except SystemExit as exc:  # argparse's own usage errors

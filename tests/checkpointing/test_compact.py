@@ -260,3 +260,36 @@ def test_a_reader_that_read_the_manifest_just_before_a_compaction_reads_it_again
     assert state["compression"] == "zstd"
     if method == "load_checkpoint":
         assert_exact(result["data"], data)
+
+
+@pytest.mark.parametrize("meanwhile", ["deleted", "compacted"])
+def test_a_compaction_that_lost_a_race_commits_nothing_and_leaves_nothing(
+    manager, monkeypatch, meanwhile
+):
+    """Another process deletes or compacts the checkpoint after this compaction read it and
+    before it commits: the other's outcome stands, this one's files are discarded."""
+    cid = manager.save_checkpoint("etl", "a", frame())
+    other = CheckpointManager(manager.checkpoint_dir)
+    original_stage_json = LocalStorage.stage_json
+    raced: list[bool] = []
+
+    def stage_json_after_a_race(self, name, obj):
+        if not raced:
+            raced.append(True)
+            if meanwhile == "deleted":
+                assert other.delete_checkpoint(cid)
+            else:
+                assert other.compact(older_than=0, codec="gzip").rewritten == (cid,)
+        return original_stage_json(self, name, obj)
+
+    monkeypatch.setattr(LocalStorage, "stage_json", stage_json_after_a_race)
+    result = manager.compact(older_than=0, codec="zstd", level=9)
+    assert result.rewritten == () and not result.failed
+    if meanwhile == "deleted":
+        assert files(manager) == set()
+        assert manager.list_checkpoints() == []
+    else:
+        state = manager.get_state(cid)
+        assert state["compression"] == "gzip"
+        assert files(manager) == {f"{cid}.json", state["data_file"]}
+        manager.verify_checkpoint(cid)

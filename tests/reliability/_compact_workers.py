@@ -28,7 +28,7 @@ def seeded_frame(seed: int, rows: int = 20_000) -> pd.DataFrame:
             "close": rng.random(rows).round(4),
             "volume": rng.integers(0, 10**6, rows),
             "ticker": pd.Categorical(rng.choice(["AAPL", "MSFT", "GOOG"], rows)),
-            "note": rng.choice(["a", "b", None], rows),
+            "note": np.array(["a", "b", None], dtype=object)[rng.integers(0, 3, rows)],
         },
         index=pd.date_range("2024-01-01", periods=rows, freq="min", tz="UTC", name="ts"),
     )
