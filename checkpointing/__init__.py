@@ -43,6 +43,7 @@ from checkpointing.store import (
     CheckpointDiff,
     CheckpointManager,
     ColumnDiff,
+    CompactionResult,
     diff_checkpoints,
     diff_frames,
 )
@@ -56,6 +57,7 @@ __all__: list[str] = [
     "CheckpointManager",
     "CheckpointNotFoundError",
     "ColumnDiff",
+    "CompactionResult",
     "ConfigError",
     "FingerprintError",
     "IntegrityError",

@@ -18,6 +18,7 @@ from checkpointing._errors import (
     RunNotFoundError,
 )
 from checkpointing.cli._cache import add_commands as add_cache_commands
+from checkpointing.cli._compact import add_commands as add_compact_commands
 from checkpointing.cli._progress import progress_bar
 from checkpointing.cli._report import add_commands as add_report_commands
 from checkpointing.cli._runs import add_commands as add_run_commands
@@ -130,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     _COMMANDS.update(add_report_commands(add))
     _COMMANDS.update(add_serve_commands(add))
     _COMMANDS.update(add_cache_commands(add))
+    _COMMANDS.update(add_compact_commands(add))
     return parser
 
 

@@ -23,6 +23,7 @@ from checkpointing._errors import (
 from checkpointing.pipeline import _cache
 from checkpointing.pipeline._fingerprint import explain, fingerprint
 from checkpointing.pipeline._origins import remember
+from checkpointing.store._manifest import content_hash
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -248,7 +249,7 @@ class StageHooks:
         except BaseException as error:
             self._operation("checkpoint.save", stage, start_ns, {"rows": len(data)}, error)
             raise
-        remember(data, lambda: str(manager.get_state(checkpoint_id)["data_hash"]))
+        remember(data, lambda: content_hash(manager.get_state(checkpoint_id)))
         details = {"rows": len(data), "timings_ms": timings}
         self._events.checkpoint_saved(self.pipeline_id, stage.name, checkpoint_id, details)
         self._operation(
@@ -336,7 +337,7 @@ class StageHooks:
         self, stage: Stage, loaded: dict[str, Any], reason: str, status: str, extra: dict[str, Any]
     ) -> None:
         state = loaded["state"]
-        data_hash = str(state["data_hash"])
+        data_hash = content_hash(state)
         remember(loaded["data"], lambda: data_hash)
         stage._set_restored(state["checkpoint_id"], loaded["data"], reason)
         self.event(

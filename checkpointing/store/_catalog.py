@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from checkpointing._errors import CheckpointNotFoundError, IntegrityError
 from checkpointing.storage._names import validate_name
-from checkpointing.store._layout import CHECKPOINT_FILE, is_checkpoint_id, is_marked, write_marker
+from checkpointing.store._layout import (
+    CHECKPOINT_FILE,
+    is_checkpoint_id,
+    is_data_object,
+    is_marked,
+    write_marker,
+)
 from checkpointing.store._listing import ListingRegistry
 from checkpointing.store._manifest import DATA_SUFFIX, MANIFEST_SUFFIX
 from checkpointing.store._registry import Registry
@@ -131,27 +137,48 @@ class Catalog:
             return False
         if not is_marked(self._storage):
             return False
-        try:
-            pipeline_id: str | None = self.get_state(checkpoint_id)["pipeline_id"]
-        except CheckpointNotFoundError:
-            return False
-        except IntegrityError:  # a damaged manifest still names its pipeline in the id
-            pipeline_id = self._registry.owner_of(checkpoint_id)
-        if not self._storage.remove(checkpoint_id + MANIFEST_SUFFIX):
-            return False
-        if pipeline_id is not None:
-            self._registry.delete([(pipeline_id, checkpoint_id)])
-        self._storage.remove(checkpoint_id + DATA_SUFFIX)
+        # Under the registry lock, so that a compaction cannot replace the manifest between
+        # reading it (its data file) and removing it.
+        with self._registry.locked():
+            try:
+                state = self.get_state(checkpoint_id)
+                pipeline_id: str | None = state["pipeline_id"]
+            except CheckpointNotFoundError:
+                return False
+            except IntegrityError:  # a damaged manifest still names its pipeline in the id
+                state, pipeline_id = {}, self._registry.owner_of(checkpoint_id)
+            if not self._storage.remove(checkpoint_id + MANIFEST_SUFFIX):
+                return False
+            if pipeline_id is not None:
+                self._registry.delete([(pipeline_id, checkpoint_id)])
+        self._remove_data(checkpoint_id, state)
         logger.info("deleted checkpoint %s", checkpoint_id)
         return True
 
     def _delete_many(self, pipeline_id: str, checkpoint_ids: list[str]) -> None:
         """Delete checkpoints of one pipeline in the order of :meth:`delete_checkpoint`, with
         one registry update."""
-        removed = [c for c in checkpoint_ids if self._storage.remove(c + MANIFEST_SUFFIX)]
-        self._registry.delete([(pipeline_id, c) for c in removed], settle=True)
-        for checkpoint_id in removed:
-            self._storage.remove(checkpoint_id + DATA_SUFFIX)
+        removed: dict[str, dict[str, Any]] = {}
+        with self._registry.locked():
+            for checkpoint_id in checkpoint_ids:
+                try:
+                    state = self.get_state(checkpoint_id)
+                except CheckpointNotFoundError:
+                    continue
+                except IntegrityError:
+                    state = {}
+                if self._storage.remove(checkpoint_id + MANIFEST_SUFFIX):
+                    removed[checkpoint_id] = state
+            self._registry.delete([(pipeline_id, c) for c in removed], settle=True)
+        for checkpoint_id, state in removed.items():
+            self._remove_data(checkpoint_id, state)
+
+    def _remove_data(self, checkpoint_id: str, state: dict[str, Any]) -> None:
+        """Remove the data object of a deleted checkpoint: as saved, or as compacted."""
+        self._storage.remove(checkpoint_id + DATA_SUFFIX)
+        data_file = state.get("data_file")
+        if isinstance(data_file, str) and is_data_object(data_file, checkpoint_id):
+            self._storage.remove(data_file)
 
     @overload
     def cleanup_old_checkpoints(

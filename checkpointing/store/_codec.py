@@ -50,13 +50,21 @@ _SMALL = 4_096
 # -- Parquet ---------------------------------------------------------------------------------
 
 
-def write_parquet(table: pa.Table, out: Any, *, compression: str) -> None:
+def write_parquet(table: pa.Table, out: Any, *, compression: str, level: int | None = None) -> None:
     """Write ``table`` as Parquet (default options otherwise) to the file object ``out``.
+
+    ``level`` is the codec's compression level (``None``: the codec's default).
 
     Dictionary encoding only for the columns where it pays (:func:`dictionary_columns`).
     """
     use_dictionary = table.num_rows <= _SMALL or dictionary_columns(table)
-    pq.write_table(table, out, compression=compression, use_dictionary=use_dictionary)
+    pq.write_table(
+        table,
+        out,
+        compression=compression,
+        compression_level=level,
+        use_dictionary=use_dictionary,
+    )
 
 
 def dictionary_columns(table: pa.Table) -> list[str]:

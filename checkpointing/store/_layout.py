@@ -8,6 +8,8 @@ or ``.journal``), or by the registry index. Its own files are:
 * ``<checkpoint_id>.json`` / ``<checkpoint_id>.parquet`` where the id has the shape
   ``<pipeline_id>_<stage>_<YYYYmmddTHHMMSSffffffZ>_<8 hex>`` (a manifest must also pass the
   manifest schema before anything relies on it);
+* ``<checkpoint_id>.<8 hex>.parquet``, the data object a compaction wrote in place of the
+  original (the manifest's ``data_file`` names it);
 * ``.tmp-<one of these names>-<16 hex>``, the temporary files of its atomic writes;
 * the marker, the lock file and everything under ``registry/``.
 
@@ -36,6 +38,7 @@ STORE_FILES = frozenset({MARKER, LOCK, REGISTRY_DIR})
 
 CHECKPOINT_ID = re.compile(r".+_\d{8}T\d{12}Z_[0-9a-f]{8}")
 CHECKPOINT_FILE = re.compile(rf"(?P<id>{CHECKPOINT_ID.pattern})\.(?P<kind>json|parquet)")
+COMPACTED_DATA = re.compile(rf"(?P<id>{CHECKPOINT_ID.pattern})\.(?P<token>[0-9a-f]{{8}})\.parquet")
 TEMP_FILE = re.compile(r"\.tmp-(?P<name>.+)-[0-9a-f]{16}")
 
 
@@ -44,13 +47,25 @@ def is_checkpoint_id(value: str) -> bool:
     return CHECKPOINT_ID.fullmatch(value) is not None
 
 
+def is_data_object(name: str, checkpoint_id: str) -> bool:
+    """Whether ``name`` can be the data object of ``checkpoint_id`` (as saved or compacted)."""
+    if name == f"{checkpoint_id}.parquet":
+        return True
+    found = COMPACTED_DATA.fullmatch(name)
+    return found is not None and found["id"] == checkpoint_id
+
+
 def own_temp_file(name: str) -> bool:
     """Whether ``name`` (directly in the store) is a temporary file of one of the store's writes."""
     found = TEMP_FILE.fullmatch(name)
     if found is None:
         return False
     target = found["name"]
-    return CHECKPOINT_FILE.fullmatch(target) is not None or target in (MARKER, *LEGACY_FILES)
+    return (
+        CHECKPOINT_FILE.fullmatch(target) is not None
+        or COMPACTED_DATA.fullmatch(target) is not None
+        or target in (MARKER, *LEGACY_FILES)
+    )
 
 
 def foreign_files(names: list[str]) -> list[str]:
@@ -61,6 +76,7 @@ def foreign_files(names: list[str]) -> list[str]:
         if n not in STORE_FILES
         and n not in LEGACY_FILES
         and CHECKPOINT_FILE.fullmatch(n) is None
+        and COMPACTED_DATA.fullmatch(n) is None
         and not own_temp_file(n)
     ]
 

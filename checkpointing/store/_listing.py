@@ -19,6 +19,7 @@ entry.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import re
 import threading
 from datetime import UTC, datetime
@@ -198,6 +199,11 @@ class ListingRegistry:
     def delete(self, checkpoints: Iterable[tuple[str, str]], *, settle: bool = False) -> None:
         """Nothing to do: removing a manifest removed its entry."""
         del checkpoints, settle
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """No lock: what the local registry's lock orders (a manifest removed against one
+        replaced by a compaction) is ordered here by the compare-and-swap of the replace."""
+        return contextlib.nullcontext()
 
     def settle(self, pipeline_id: str, bound: str) -> None:
         """Nothing to do: no bounds are kept."""

@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any, cast
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from checkpointing._errors import (
     CheckpointNotFoundError,
@@ -18,6 +16,7 @@ from checkpointing.storage._names import validate_name
 from checkpointing.storage._open import open_storage
 from checkpointing.store._catalog import Catalog
 from checkpointing.store._codec import to_table, write_parquet
+from checkpointing.store._compact import CompactionResult, check_codec, compact_checkpoints
 from checkpointing.store._ids import new_checkpoint_id
 from checkpointing.store._jsonvalues import metadata_to_json
 from checkpointing.store._manifest import (
@@ -31,18 +30,18 @@ from checkpointing.store._verify import decode_verified, read_verified
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
+    from datetime import timedelta
     from pathlib import Path
 
     import pandas as pd
+    import pyarrow as pa
 
     from checkpointing.storage._protocol import Storage
 
 __all__ = ["CheckpointManager"]
 
 logger = logging.getLogger(__name__)
-
-_CODECS = ("snappy", "zstd", "gzip", "brotli", "lz4", "none")
 
 
 class CheckpointManager(Catalog):
@@ -85,13 +84,7 @@ class CheckpointManager(Catalog):
         storage_options: Mapping[str, Any] | None = None,
         unsafe_single_writer: bool = False,
     ) -> None:
-        if compression not in _CODECS or (
-            compression != "none" and not pa.Codec.is_available(cast("Any", compression))
-        ):
-            raise ValueError(
-                f"unknown or unavailable Parquet compression {compression!r}; "
-                f"choose one of {', '.join(_CODECS)}"
-            )
+        check_codec(compression, None)
         self._compression = compression
         storage = open_storage(
             checkpoint_dir,
@@ -272,9 +265,7 @@ class CheckpointManager(Catalog):
         """
         started = time.perf_counter()
         phases: dict[str, float] = {}
-        state = self.get_state(checkpoint_id)
-        _phase(phases, "read", started)
-        table = read_verified(self._storage, checkpoint_id, state, full=False, timings=phases)
+        state, table = self._read(checkpoint_id, full=False, timings=phases)
         data = decode_verified(self._storage, checkpoint_id, state, table)
         _phase(phases, "decode", started)
         if timings is not None:
@@ -293,10 +284,85 @@ class CheckpointManager(Catalog):
             IntegrityError: Anything does not match or cannot be read.
             CheckpointDecodeError: The file is intact but cannot be decoded.
         """
-        state = self.get_state(checkpoint_id)
-        table = read_verified(self._storage, checkpoint_id, state, full=True)
+        state, table = self._read(checkpoint_id, full=True)
         decode_verified(self._storage, checkpoint_id, state, table)
         return state
+
+    def _read(
+        self, checkpoint_id: str, *, full: bool, timings: dict[str, float] | None = None
+    ) -> tuple[dict[str, Any], pa.Table]:
+        """The manifest and the verified table of a checkpoint.
+
+        A compaction replaces the manifest, then removes the data object the old one named: a
+        reader that read the old manifest just before finds its data gone or changed, so a
+        failed check is retried once with the manifest read again if that names another file.
+        """
+        started = time.perf_counter()
+        state = self.get_state(checkpoint_id)
+        if timings is not None:
+            _phase(timings, "read", started)
+        try:
+            table = read_verified(self._storage, checkpoint_id, state, full=full, timings=timings)
+            return state, table
+        except IntegrityError:
+            again = self.get_state(checkpoint_id)
+            if again.get("data_file") == state.get("data_file"):
+                raise
+        return again, read_verified(self._storage, checkpoint_id, again, full=full, timings=timings)
+
+    # -- compact -----------------------------------------------------------------------------
+
+    def compact(
+        self,
+        *,
+        older_than: timedelta | float,
+        codec: str = "zstd",
+        level: int | None = None,
+        pipeline_id: str | None = None,
+        dry_run: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> CompactionResult:
+        """Rewrite checkpoints older than ``older_than`` with a stronger codec, in place.
+
+        Each checkpoint keeps its id, timestamp and metadata and loads to exactly the same
+        frame; its manifest gets the new ``data_file``, ``data_hash`` (SHA-256), checksum, size,
+        ``compression`` and ``compression_level``, and records the data as saved in
+        ``compacted_from`` (file, SHA-256, size, codec) with the time in ``compacted_at``. The
+        old data is verified in full before and the new bytes are checked to read back to the
+        same table before they are committed, the way a save commits (data, then the manifest
+        replaced atomically); the old data object is removed only after. A kill at any instant
+        leaves the old checkpoint or the new one, both verifiable; the next cleanup removes what
+        it left behind. Safe against concurrent loads, deletes, retention and compactions.
+
+        Args:
+            older_than: Age (by the checkpoint's own timestamp), as a timedelta or in days.
+            codec: ``"zstd"`` (default), ``"gzip"``, ``"brotli"``, ``"lz4"``, ``"snappy"`` or
+                ``"none"``.
+            level: The codec's compression level (zstd 1-22, gzip 1-9, brotli 0-11, lz4 1-12);
+                ``None``: the codec's default. Checkpoints already at this codec and level are
+                skipped.
+            pipeline_id: Only this pipeline's checkpoints.
+            dry_run: Write nothing; report which checkpoints would be rewritten.
+            progress: Called as ``progress(done, total)`` over the candidate checkpoints.
+
+        Returns:
+            A :class:`CompactionResult`: rewritten, skipped and failed ids, bytes before and
+            after. A checkpoint that fails verification is left untouched and listed as failed.
+
+        Raises:
+            ValueError: ``older_than`` is negative or not finite, the codec is unknown, or the
+                level is outside the codec's range.
+            LockTimeoutError: The registry lock was not acquired in time.
+        """
+        return compact_checkpoints(
+            self,
+            older_than=older_than,
+            codec=codec,
+            level=level,
+            pipeline_id=pipeline_id,
+            dry_run=dry_run,
+            progress=progress,
+        )
 
     def _index(self, manifest: dict[str, Any]) -> None:
         """Add a written manifest to the registry, unless it was deleted meanwhile."""

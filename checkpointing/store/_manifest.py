@@ -82,6 +82,18 @@ def build_manifest(
     return manifest
 
 
+def content_hash(state: dict[str, Any]) -> str:
+    """The SHA-256 that names a checkpoint's content: of its data file as saved.
+
+    A compaction re-encodes the data file (new ``data_hash``) but keeps the rows exactly, so the
+    hash of the original, recorded as ``compacted_from``, still names the content.
+    """
+    original = state.get("compacted_from")
+    if isinstance(original, dict) and isinstance(original.get("data_hash"), str):
+        return str(original["data_hash"])
+    return str(state["data_hash"])
+
+
 def check_manifest(state: object, checkpoint_id: str, path: str | Path) -> dict[str, Any]:
     """Return ``state`` if it is a well-formed manifest of ``checkpoint_id``.
 

@@ -47,6 +47,7 @@ from checkpointing.store._shards import (
 )
 
 if TYPE_CHECKING:
+    import contextlib
     from collections.abc import Callable, Iterable
 
 
@@ -256,6 +257,11 @@ class Registry(ShardFiles):
         """Before a checkpoint of ``pipeline_id`` is committed: nothing to do here (the entry is
         appended after the commit, by :meth:`add`)."""
         del pipeline_id
+
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the registry lock for a block (re-entrant in one thread). Removing a manifest
+        and replacing one (a compaction) happen under it, so neither undoes the other."""
+        return self._locked()
 
     def add(self, entry: dict[str, Any], *, present: Callable[[], bool] | None = None) -> None:
         """Record ``entry`` (idempotent: adding an id again replaces its entry).

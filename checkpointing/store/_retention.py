@@ -5,7 +5,8 @@ timestamps, and opens only the shards of pipelines that may hold an expired chec
 nothing expired, it reads one small file whatever the store's size.
 
 The leftover sweep (temporary files of interrupted writes and data files without a manifest,
-each only once older than a grace period; manifests whose data file is gone; registry entries
+each only once older than a grace period, and data objects a compaction replaced; manifests
+whose data file is gone; registry entries
 without a manifest, and manifests missing from the registry) lists the whole directory, so it
 runs only when there is evidence of a crash: every process that writes to a store holds a
 lease there, and a lease left unlocked means its holder died. It also runs when the last sweep
@@ -24,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 from checkpointing._errors import CheckpointError, CheckpointNotFoundError, IntegrityError
 from checkpointing.store._layout import (
     CHECKPOINT_FILE,
+    COMPACTED_DATA,
     REGISTRY_DIR,
     foreign_files,
+    is_data_object,
     is_marked,
     own_temp_file,
 )
@@ -165,26 +168,19 @@ def remove_leftovers(manager: Catalog, grace_seconds: float) -> None:
     names = storage.names()
     removed = _remove_temp_files(manager, grace_seconds)
     manifests: set[str] = set()
-    data: set[str] = set()
+    data: dict[str, list[str]] = {}  # id -> its data objects: as saved and compacted
     for name in names:
-        found = CHECKPOINT_FILE.fullmatch(name)
-        if found is not None:
-            (manifests if found["kind"] == "json" else data).add(found["id"])
-    for cid in data - manifests:  # a save or delete interrupted between the two files
-        with contextlib.suppress(FileNotFoundError):
-            if storage.age_seconds(cid + DATA_SUFFIX) > grace_seconds and not storage.exists(
-                cid + MANIFEST_SUFFIX
-            ):
-                removed += storage.remove(cid + DATA_SUFFIX)
-    gone: set[str] = set()
-    for cid in manifests - data:  # only a deleted data file leaves a manifest alone
-        try:
-            pipeline_id = manager.get_state(cid)["pipeline_id"]
-        except (CheckpointNotFoundError, IntegrityError):
-            continue  # not provably a manifest of ours: left alone
-        if not storage.exists(cid + DATA_SUFFIX) and storage.remove(cid + MANIFEST_SUFFIX):
-            registry.delete([(pipeline_id, cid)])
-            gone.add(cid)
+        found = CHECKPOINT_FILE.fullmatch(name) or COMPACTED_DATA.fullmatch(name)
+        if found is None:
+            continue
+        if name.endswith(MANIFEST_SUFFIX):
+            manifests.add(found["id"])
+        else:
+            data.setdefault(found["id"], []).append(name)
+    for cid, objects in data.items():
+        if cid not in manifests or len(objects) > 1 or objects[0] != cid + DATA_SUFFIX:
+            removed += _remove_unnamed_data(manager, cid, objects, grace_seconds)
+    gone = _remove_dataless_manifests(manager, manifests - set(data))
     registered = registry.all_entries()
     stale = [
         (entry["pipeline_id"], cid)
@@ -207,6 +203,50 @@ def remove_leftovers(manager: Catalog, grace_seconds: float) -> None:
             len(missing),
             unlisted,
         )
+
+
+def _remove_dataless_manifests(manager: Catalog, candidates: set[str]) -> set[str]:
+    """Remove the manifests (and entries) among ``candidates`` whose data file is gone."""
+    storage, gone = manager._storage, set()
+    for cid in candidates:  # only a deleted data file leaves a manifest alone
+        try:
+            state = manager.get_state(cid)
+            if not is_data_object(state["data_file"], cid) or storage.exists(state["data_file"]):
+                continue
+            # Re-read: a compaction replaces the manifest before it removes the old data file,
+            # so a manifest naming a missing file twice is one whose data is really gone.
+            if manager.get_state(cid)["data_file"] != state["data_file"]:
+                continue
+        except (CheckpointNotFoundError, IntegrityError):
+            continue  # not provably a manifest of ours: left alone
+        if storage.remove(cid + MANIFEST_SUFFIX):
+            manager._registry.delete([(state["pipeline_id"], cid)])
+            gone.add(cid)
+    return gone
+
+
+def _remove_unnamed_data(manager: Catalog, cid: str, objects: list[str], grace: float) -> int:
+    """Remove the data objects of ``cid`` older than ``grace`` that its manifest does not name
+    (a save, delete or compaction interrupted between its steps); return how many."""
+    storage, removed = manager._storage, 0
+    for name in objects:
+        with contextlib.suppress(FileNotFoundError):
+            if storage.age_seconds(name) <= grace or _names_data(manager, cid, name):
+                continue
+            # Asked twice: a compaction may have committed a manifest naming it in between.
+            if not _names_data(manager, cid, name):
+                removed += storage.remove(name)
+    return removed
+
+
+def _names_data(manager: Catalog, cid: str, name: str) -> bool:
+    """Whether the manifest of ``cid`` names ``name`` as its data (True when unreadable)."""
+    try:
+        return bool(manager.get_state(cid)["data_file"] == name)
+    except CheckpointNotFoundError:
+        return False
+    except IntegrityError:
+        return name == cid + DATA_SUFFIX  # a damaged manifest keeps its data file as saved
 
 
 def _remove_temp_files(manager: Catalog, grace: float) -> int:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from checkpointing._errors import CheckpointDecodeError, IntegrityError
 from checkpointing.storage._writing import add_ms, xxh3_hex
 from checkpointing.store._codec import from_table, read_parquet
-from checkpointing.store._manifest import DATA_SUFFIX
+from checkpointing.store._layout import is_data_object
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -40,6 +40,26 @@ def read_verified(
     load never holds the file and both decoded copies at once. ``timings`` receives the
     milliseconds of ``read`` (mapping the file), ``verify`` and ``decode`` (Parquet to Arrow).
     """
+    buffer = map_verified(storage, checkpoint_id, state, full=full, timings=timings)
+    started = time.perf_counter()
+    try:
+        table = read_parquet(buffer)
+    except Exception as exc:
+        raise _intact_but(exc, checkpoint_id, storage, state) from exc
+    add_ms(timings, "decode", started)
+    return table
+
+
+def map_verified(
+    storage: Storage,
+    checkpoint_id: str,
+    state: dict[str, Any],
+    *,
+    full: bool,
+    timings: dict[str, float] | None = None,
+) -> pa.Buffer:
+    """The data file's bytes, once its size and checksum (``full``: SHA-256 too) match;
+    ``timings`` receives the milliseconds of ``read`` and ``verify``."""
     started = time.perf_counter()
     buffer = _map(storage, checkpoint_id, state)
     add_ms(timings, "read", started)
@@ -56,13 +76,7 @@ def read_verified(
     if not matches:
         raise IntegrityError(checkpoint_id, _data_path(storage, state), "checksum mismatch")
     add_ms(timings, "verify", started)
-    started = time.perf_counter()
-    try:
-        table = read_parquet(buffer)
-    except Exception as exc:
-        raise _intact_but(exc, checkpoint_id, storage, state) from exc
-    add_ms(timings, "decode", started)
-    return table
+    return buffer
 
 
 def decode_verified(
@@ -103,7 +117,7 @@ def _data_path(storage: Storage, state: dict[str, Any]) -> Any:
 def _map(storage: Storage, checkpoint_id: str, state: dict[str, Any]) -> pa.Buffer:
     """Map the data file the manifest names, after checking its name and size."""
     data_file = state.get("data_file")
-    if data_file != checkpoint_id + DATA_SUFFIX:
+    if not isinstance(data_file, str) or not is_data_object(data_file, checkpoint_id):
         raise IntegrityError(checkpoint_id, str(data_file), "manifest names another data file")
     path = storage.path(data_file)
     try:

@@ -169,6 +169,42 @@ def test_a_missing_data_object_is_damage_and_cleanup_removes_its_manifest(store:
     assert manager.list_checkpoints() == []
 
 
+def test_compaction_rewrites_in_place_and_loads_the_same_frame(store: Store) -> None:
+    manager = store.manager()
+    checkpoint_id = manager.save_checkpoint("etl", "s", FRAME)
+    before = manager.get_state(checkpoint_id)
+    result = manager.compact(older_than=0, codec="zstd", level=9)
+    assert result.rewritten == (checkpoint_id,)
+    state = manager.verify_checkpoint(checkpoint_id)
+    assert state["compression"] == "zstd" and state["data_file"] != before["data_file"]
+    assert state["compacted_from"]["data_hash"] == before["data_hash"]
+    pd.testing.assert_frame_equal(manager.load_checkpoint(checkpoint_id)["data"], FRAME)
+    data_objects = [n for n in manager.storage.names() if n.endswith(".parquet")]
+    assert data_objects == [state["data_file"]]  # the old data object is gone
+    assert manager.compact(older_than=0, codec="zstd", level=9).skipped == (checkpoint_id,)
+
+
+def test_a_compaction_racing_a_delete_never_brings_the_checkpoint_back(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = store.manager()
+    checkpoint_id = manager.save_checkpoint("etl", "s", FRAME)
+    storage = manager.storage
+    read = storage.read_json_version
+
+    def read_then_delete(name: str) -> Any:
+        found = read(name)  # the version the compaction will try to replace
+        assert store.manager().delete_checkpoint(checkpoint_id)
+        return found
+
+    monkeypatch.setattr(storage, "read_json_version", read_then_delete)
+    result = manager.compact(older_than=0)
+    assert result.rewritten == () and result.failed == ()
+    monkeypatch.undo()
+    assert manager.list_checkpoints() == []
+    assert [n for n in storage.names() if n.startswith("etl_")] == []
+
+
 # -- concurrency -------------------------------------------------------------------------------
 
 

@@ -423,3 +423,28 @@ def test_the_same_script_under_another_name_in_another_folder_hits_and_an_edit_m
     assert run(SCRIPT.replace("# halve every price", "# prices / 2"), "c/job.py")
     assert not run(SCRIPT.replace("RATE = 0.5", "RATE = 0.25"), "a/job.py")
     assert not run(SCRIPT.replace("return scale(df)", "return scale(df) + 0"), "a/job.py")
+
+
+def test_a_compacted_checkpoint_feeds_the_next_stage_the_same_cache_key(dirs) -> None:
+    """A frame restored from a compacted checkpoint is named by the hash of its data as saved,
+    so the stages it feeds still hit the cache."""
+
+    def run() -> list[bool]:
+        computed = []
+        p = Pipeline("etl", **dirs)
+        with p:
+            with p.stage("extract", inputs={"n": 50}, cache=True) as s:
+                if not s.restored:
+                    computed.append(True)
+                    s.checkpoint(frame(50))
+            with p.stage("clean", inputs={"prices": s.data}, cache=True) as c:
+                if not c.restored:
+                    computed.append(True)
+                    c.checkpoint(s.data.dropna())
+        return computed
+
+    assert run() == [True, True]
+    from checkpointing import CheckpointManager
+
+    assert len(CheckpointManager(dirs["checkpoint_dir"]).compact(older_than=0).rewritten) == 2
+    assert run() == []
