@@ -248,16 +248,21 @@ def test_concurrent_savers_in_four_processes(shared: Store) -> None:
         assert manager.get_latest_checkpoint(f"proc{tag}") in saved
 
 
-def test_two_writers_racing_to_commit_one_manifest_exactly_one_wins(shared: Store) -> None:
+def _race_in_processes(shared: Store, target: Any) -> dict[int, bool]:
+    """Four processes running ``target`` released at once; ``{tag: whether it won}``."""
     results: Any = SPAWN.Queue()
     barrier = SPAWN.Barrier(4)
     processes = [
-        _run(workers.race_commit, shared.location, shared.options, tag, barrier, results)
-        for tag in range(4)
+        _run(target, shared.location, shared.options, tag, barrier, results) for tag in range(4)
     ]
     outcomes = dict(results.get(timeout=120) for _ in processes)
     for process in processes:
         process.join(60)
+    return outcomes
+
+
+def test_two_writers_racing_to_commit_one_manifest_exactly_one_wins(shared: Store) -> None:
+    outcomes = _race_in_processes(shared, workers.race_commit)
     winners = [tag for tag, won in outcomes.items() if won]
     assert len(winners) == 1
     storage = open_storage(shared.location, storage_options=shared.options or None)
@@ -288,15 +293,7 @@ def test_two_threads_racing_to_commit_one_manifest_exactly_one_wins(store: Store
 
 
 def test_create_if_absent_has_exactly_one_winner_across_processes(shared: Store) -> None:
-    results: Any = SPAWN.Queue()
-    barrier = SPAWN.Barrier(4)
-    processes = [
-        _run(workers.create_new, shared.location, shared.options, tag, barrier, results)
-        for tag in range(4)
-    ]
-    outcomes = dict(results.get(timeout=120) for _ in processes)
-    for process in processes:
-        process.join(60)
+    outcomes = _race_in_processes(shared, workers.create_new)
     assert sum(outcomes.values()) == 1
     storage = open_storage(shared.location, storage_options=shared.options or None)
     winner = next(tag for tag, created in outcomes.items() if created)

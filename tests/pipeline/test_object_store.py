@@ -66,6 +66,21 @@ def test_a_failed_run_on_s3_resumes_and_restores_its_stages(s3_url: str, tmp_pat
     assert not (tmp_path / "s3:").exists()
 
 
+def _failed_run(
+    s3_url: str, endpoint: str, tmp_path: Path, *, lease: float
+) -> tuple[dict[str, Any], Pipeline]:
+    """A run on S3 whose first stage failed, and the options that reach it."""
+    dirs: dict[str, Any] = {
+        "checkpoint_dir": s3_url,
+        "log_dir": tmp_path / "logs",
+        "storage_options": s3_options(endpoint, lease_seconds=lease),
+    }
+    p = Pipeline("etl", **dirs)
+    with pytest.raises(RuntimeError), p, p.stage("extract"):
+        raise RuntimeError("boom")
+    return dirs, p
+
+
 def _hold_run(url: str, options: dict[str, Any], pipeline_id: str, logs: str, ready: Any) -> None:
     Pipeline(
         "etl", checkpoint_dir=url, log_dir=logs, pipeline_id=pipeline_id, storage_options=options
@@ -77,15 +92,8 @@ def _hold_run(url: str, options: dict[str, Any], pipeline_id: str, logs: str, re
 def test_a_killed_runs_claim_expires_by_lease_time(
     s3_url: str, s3_endpoint: str, tmp_path: Path
 ) -> None:
-    options = s3_options(s3_endpoint, lease_seconds=2)
-    dirs: dict[str, Any] = {
-        "checkpoint_dir": s3_url,
-        "log_dir": tmp_path / "logs",
-        "storage_options": options,
-    }
-    p = Pipeline("etl", **dirs)
-    with pytest.raises(RuntimeError), p, p.stage("extract"):
-        raise RuntimeError("boom")
+    dirs, p = _failed_run(s3_url, s3_endpoint, tmp_path, lease=2)
+    options = dirs["storage_options"]
     ready = SPAWN.Event()
     holder = SPAWN.Process(
         target=_hold_run, args=(s3_url, options, p.pipeline_id, str(tmp_path / "logs"), ready)
@@ -128,15 +136,8 @@ def _stall_then_write(
 def test_a_stalled_owner_whose_run_was_taken_over_cannot_overwrite_its_record(
     s3_url: str, s3_endpoint: str, tmp_path: Path
 ) -> None:
-    options = s3_options(s3_endpoint, lease_seconds=1)
-    dirs: dict[str, Any] = {
-        "checkpoint_dir": s3_url,
-        "log_dir": tmp_path / "logs",
-        "storage_options": options,
-    }
-    p = Pipeline("etl", **dirs)
-    with pytest.raises(RuntimeError), p, p.stage("extract"):
-        raise RuntimeError("boom")
+    dirs, p = _failed_run(s3_url, s3_endpoint, tmp_path, lease=1)
+    options = dirs["storage_options"]
     ready, go, out = SPAWN.Event(), SPAWN.Event(), SPAWN.Queue()
     stalled = SPAWN.Process(
         target=_stall_then_write,
