@@ -13,7 +13,7 @@ cluster::
     python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31 \\
         --rerun-from data_preprocessing        # runs preprocessing and storage again
     python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31 \\
-        --fail-at data_preprocessing          # exits 1 and prints the command that resumes
+        --fail-at data_preprocessing --no-cache  # exits 1, prints the command that resumes
     python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31 \\
         --resume                               # restores the two finished stages, runs the rest
     python scripts/run_etl_pipeline.py --tickers AAPL,MSFT --start 2023-01-01 --end 2023-12-31 \\
