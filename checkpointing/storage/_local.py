@@ -16,19 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
-import mmap
 import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import filelock
-import pyarrow as pa
-
-from checkpointing._errors import LockTimeoutError
-from checkpointing.storage import _leases
+from checkpointing.storage._local_locks import LocalLocks
+from checkpointing.storage._local_reads import CREATE_FLAGS, TEMP_PREFIX, LocalReads, file_version
 from checkpointing.storage._names import validate_name
+from checkpointing.storage._strict_json import json_bytes
 from checkpointing.storage._writing import (
     HashingWriter,
     Staged,
@@ -43,14 +39,17 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
-TEMP_PREFIX = ".tmp-"
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 # The journal: appended in place, so a symlink planted at its name must not be followed.
-_APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_APPEND_FLAGS = (
+    os.O_RDWR
+    | os.O_APPEND
+    | os.O_CREAT
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
 
-class LocalStorage:
+class LocalStorage(LocalReads, LocalLocks):
     """Files in one local directory (and subdirectories it creates, like ``runs/``).
 
     Names are relative POSIX paths whose every part passes :func:`validate_name`, so nothing
@@ -58,9 +57,9 @@ class LocalStorage:
     after it was deleted; a path that is a file raises ``NotADirectoryError``. All methods are
     thread and process safe in the sense of the atomic write protocol above.
 
-    The class is longer than ~300 lines because it implements the whole storage protocol
-    (:class:`~checkpointing.storage.Storage`) for one backend; hashing writers and leases live in
-    their own modules.
+    Writing is here; reading, listing and removal are in
+    :class:`~checkpointing.storage._local_reads.LocalReads`, locks and leases in
+    :class:`~checkpointing.storage._local_locks.LocalLocks`.
     """
 
     appendable = True
@@ -114,11 +113,11 @@ class LocalStorage:
         self._ensure_dir(final.parent)
         tmp = final.with_name(f"{TEMP_PREFIX}{final.name}-{os.urandom(8).hex()}")
         try:
-            return os.open(tmp, _OPEN_FLAGS, 0o644), tmp, final
+            return os.open(tmp, CREATE_FLAGS, 0o644), tmp, final
         except FileNotFoundError:
             # The directory was deleted while this process ran: create it again.
             self._ensure_dir(final.parent, again=True)
-            return os.open(tmp, _OPEN_FLAGS, 0o644), tmp, final
+            return os.open(tmp, CREATE_FLAGS, 0o644), tmp, final
 
     @contextlib.contextmanager
     def atomic_writer(self, name: str) -> Iterator[HashingWriter]:
@@ -177,8 +176,7 @@ class LocalStorage:
         """Strict JSON (no NaN) of ``obj`` in a temporary file for ``name`` (see :meth:`commit`).
 
         ``timings`` receives the milliseconds spent writing the file (``write``)."""
-        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
-        return self.stage_bytes(name, text.encode("utf-8") + b"\n", timings=timings)
+        return self.stage_bytes(name, json_bytes(obj), timings=timings)
 
     def commit(self, *staged: StagedWrite, timings: dict[str, float] | None = None) -> None:
         """Make staged files durable, then visible under their names, in the order given.
@@ -271,8 +269,7 @@ class LocalStorage:
         Returns:
             True if this call created ``name``, False if it already existed.
         """
-        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1)
-        data = text.encode("utf-8") + b"\n"
+        data = json_bytes(obj)
         fd, tmp, final = self._open_temp(name)
         try:
             view = memoryview(data)
@@ -311,24 +308,13 @@ class LocalStorage:
         """
         path = self.path(name)
         try:
-            current: str | None = _version(path.stat())
+            current: str | None = file_version(path.stat())
         except FileNotFoundError:
             current = None
         if current != version:
             raise FileExistsError(errno.EEXIST, "changed since it was read", str(path))
         self.write_json_atomic(name, obj)
-        return _version(path.stat())
-
-    def read_json_version(self, name: str) -> tuple[Any, str]:
-        """The strict JSON value in ``name`` and its version (inode, size and time)."""
-        fd = os.open(self.path(name), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        try:
-            version = _version(os.fstat(fd))
-            with os.fdopen(os.dup(fd), "rb") as file:
-                data = file.read()
-        finally:
-            os.close(fd)
-        return json.loads(data, parse_constant=_reject_constant), version
+        return file_version(path.stat())
 
     def append_line(self, name: str, line: bytes) -> None:
         """Append one line with a single ``O_APPEND`` write (call under a lock).
@@ -348,223 +334,6 @@ class LocalStorage:
         finally:
             os.close(fd)
 
-    # -- reading -----------------------------------------------------------------------------
-
-    def read_bytes(self, name: str) -> bytes:
-        """The bytes of ``name``; FileNotFoundError when absent."""
-        return self.path(name).read_bytes()
-
-    def read_range(self, name: str, offset: int, length: int) -> bytes:
-        """Up to ``length`` bytes of ``name`` from ``offset``; FileNotFoundError when absent."""
-        fd = os.open(self.path(name), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        try:
-            return os.pread(fd, length, offset)
-        finally:
-            os.close(fd)
-
-    def read_json(self, name: str) -> Any:
-        """The strict JSON value stored in ``name``; FileNotFoundError when absent.
-
-        Raises ValueError for anything that is not strict JSON, ``NaN`` and ``Infinity``
-        included (they could not be written back).
-        """
-        return json.loads(self.read_bytes(name), parse_constant=_reject_constant)
-
-    def map(self, name: str) -> pa.Buffer:
-        """The whole file ``name`` as a read-only memory-mapped pyarrow buffer (zero copy).
-
-        Not populated up front: the checksum that reads it first walks it in order, and the
-        kernel maps cached pages around each fault (16 at a time on Linux), which measured
-        faster than ``MAP_POPULATE`` for a 51 MB file (2.9 against 4.5 ms, checksum included).
-        """
-        fd = os.open(self.path(name), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        try:
-            size = os.fstat(fd).st_size
-            if size == 0:
-                return pa.py_buffer(b"")
-            mapping = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
-        finally:
-            os.close(fd)
-        return pa.py_buffer(mapping)
-
-    def root_exists(self) -> bool:
-        """Whether the directory itself exists yet (it is created on the first write)."""
-        return self.root.is_dir()
-
-    def exists(self, name: str) -> bool:
-        """Whether ``name`` exists."""
-        return self.path(name).exists()
-
-    def size(self, name: str) -> int:
-        """The size of ``name`` in bytes; FileNotFoundError when absent."""
-        return self.path(name).stat().st_size
-
-    def names(self, subdir: str | None = None) -> list[str]:
-        """Names of the regular files directly in the directory (or ``subdir``)."""
-        directory = self.root if subdir is None else self.path(subdir)
-        try:
-            with os.scandir(directory) as entries:
-                return [e.name for e in entries if e.is_file(follow_symlinks=False)]
-        except FileNotFoundError:
-            return []
-
-    def names_starting(self, prefix: str) -> list[str]:
-        """Names of the regular files directly in the directory starting with ``prefix``,
-        sorted."""
-        return sorted(n for n in self.names() if n.startswith(prefix))
-
-    def read_all(self, subdir: str, suffix: str) -> dict[str, bytes]:
-        """The bytes of every regular file in ``subdir`` whose name ends with ``suffix``.
-
-        One directory listing, then each file opened relative to the directory (names come from
-        the listing itself, so none is built or validated): the fast way to read many small
-        files. A file removed meanwhile is left out.
-        """
-        try:
-            dir_fd = os.open(self.path(subdir), os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        except FileNotFoundError:
-            return {}
-        found: dict[str, bytes] = {}
-        try:
-            with os.scandir(dir_fd) as entries:
-                names = [e.name for e in entries if e.name.endswith(suffix) and e.is_file()]
-            for name in names:
-                try:
-                    fd = os.open(name, os.O_RDONLY | _NOFOLLOW, dir_fd=dir_fd)
-                except FileNotFoundError:
-                    continue
-                try:
-                    chunks = []
-                    while chunk := os.read(fd, 1 << 16):
-                        chunks.append(chunk)
-                    found[name] = b"".join(chunks)
-                finally:
-                    os.close(fd)
-        finally:
-            os.close(dir_fd)
-        return found
-
-    def age_seconds(self, name: str) -> float:
-        """Seconds since ``name`` was last modified; FileNotFoundError when absent."""
-        return time.time() - self.path(name).stat().st_mtime
-
-    # -- removing ----------------------------------------------------------------------------
-
-    def remove(self, name: str) -> bool:
-        """Remove ``name``; True if this call removed it, False if it was already gone."""
-        try:
-            self.path(name).unlink()
-        except FileNotFoundError:
-            return False
-        return True
-
-    def leftovers(self, *, older_than: float, subdir: str | None = None) -> list[str]:
-        """Temporary files of interrupted writes, last modified more than ``older_than`` s ago.
-
-        Names are relative to the directory (``subdir/.tmp-...`` for a ``subdir``).
-        """
-        found = []
-        prefix = "" if subdir is None else f"{subdir}/"
-        for name in self.names(subdir):
-            if name.startswith(TEMP_PREFIX):
-                with contextlib.suppress(FileNotFoundError):
-                    if self.age_seconds_raw(prefix + name) > older_than:
-                        found.append(prefix + name)
-        return found
-
-    def _raw_path(self, name: str) -> Path:
-        """The path of a name whose last part need not pass validation (a temporary file)."""
-        directory, _, base = name.rpartition("/")
-        parent = self.path(directory) if directory else self.root
-        return parent / Path(base).name
-
-    def age_seconds_raw(self, name: str) -> float:
-        """Like :meth:`age_seconds` for a name that need not pass validation (temp files)."""
-        return time.time() - self._raw_path(name).stat().st_mtime
-
-    def remove_raw(self, name: str) -> bool:
-        """Remove a file found by :meth:`leftovers`."""
-        try:
-            self._raw_path(name).unlink()
-        except FileNotFoundError:
-            return False
-        return True
-
-    # -- locking -----------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def lock(self, name: str, *, timeout: float) -> Iterator[None]:
-        """Hold the inter-process lock file ``name`` for the block (``timeout < 0``: no limit).
-
-        Raises:
-            LockTimeoutError: The lock was not acquired within ``timeout`` seconds.
-        """
-        path = self.path(name)
-        self._ensure_dir(path.parent, again=not path.parent.is_dir())
-        fd = _leases.flock_exclusive(path, timeout)
-        if fd is None:
-            raise LockTimeoutError(path, timeout)
-        try:
-            yield
-        finally:
-            _leases.flock_release(fd)
-
-    def try_lock(self, name: str) -> Held | None:
-        """Take the inter-process lock file ``name`` without waiting, and keep it.
-
-        Returns:
-            A handle whose :meth:`Held.release` gives the lock back, or ``None`` when another
-            holder (another process, or another handle in this one) has it. The operating
-            system releases the lock when its holder dies, even by ``SIGKILL``.
-        """
-        path = self.path(name)
-        self._ensure_dir(path.parent, again=not path.parent.is_dir())
-        lock = filelock.FileLock(path, timeout=0)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            return None
-        return Held(lock)
-
-    def hold_lease(self, directory: str) -> str:
-        """Create a lease file in ``directory`` and hold it until this process ends.
-
-        The lease is an exclusive ``flock`` on a new file, kept for the life of the process and
-        removed when it exits normally (also in ``multiprocessing`` children). A process killed
-        meanwhile leaves the file behind, unlocked, for :meth:`expired_leases` to find.
-
-        Returns:
-            The lease's name (``directory/<16 hex>``).
-        """
-        name = f"{directory}/{os.urandom(8).hex()}"
-        path = self.path(name)
-        self._ensure_dir(path.parent, again=not path.parent.is_dir())
-        _leases.hold(path, _OPEN_FLAGS)
-        return name
-
-    def expired_leases(self, directory: str) -> list[tuple[str, float]]:
-        """Leases in ``directory`` whose holder died, with the seconds since that was noticed.
-
-        A lease found unlocked is renamed ``<name>.dead`` (its time stamp is when it was
-        noticed); remove it with :meth:`remove` once it served its purpose.
-        """
-        return [
-            (f"{directory}/{base}", age)
-            for base, age in _leases.expired(self.path(directory), self.names(directory))
-        ]
-
-
-class Held:
-    """An inter-process lock held until :meth:`release` (or until the process ends)."""
-
-    def __init__(self, lock: filelock.BaseFileLock) -> None:
-        self._lock = lock
-
-    def release(self) -> None:
-        """Give the lock back (idempotent)."""
-        if self._lock.is_locked:
-            self._lock.release(force=True)
-
 
 def _files(staged: tuple[StagedWrite, ...]) -> tuple[Staged, ...]:
     """The staged files of this backend (a buffered object is another backend's)."""
@@ -572,15 +341,6 @@ def _files(staged: tuple[StagedWrite, ...]) -> tuple[Staged, ...]:
     if len(files) != len(staged):
         raise TypeError("only files staged by a LocalStorage can be committed to it")
     return files
-
-
-def _version(stat: os.stat_result) -> str:
-    # Every atomic write renames a new file into place: a new inode, whatever the time stamp.
-    return f"{stat.st_ino}-{stat.st_size}-{stat.st_mtime_ns}"
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not strict JSON")
 
 
 def _raise_with_path(exc: BaseException, final: Path) -> None:

@@ -21,19 +21,16 @@ probe key twice: the second must be refused) and refuses the store otherwise, un
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
 from checkpointing._errors import LockTimeoutError, StorageError
-from checkpointing.storage._names import validate_name
 from checkpointing.storage._object_calls import Calls
 from checkpointing.storage._object_leases import try_take
+from checkpointing.storage._object_reads import ObjectReads
+from checkpointing.storage._strict_json import json_bytes
 from checkpointing.storage._writing import (
     Buffered,
     HashingWriter,
@@ -54,7 +51,7 @@ _PROBE = "stagepoint.probe"
 _APPEND_RETRIES = 50
 
 
-class ObjectStorage:
+class ObjectStorage(ObjectReads):
     """Objects under one prefix of a bucket or container, through an obstore store.
 
     Open one with :func:`~checkpointing.storage.open_storage` (from a URL such as
@@ -91,27 +88,6 @@ class ObjectStorage:
         self._seen_content = False
         #: Called before this object first writes (the store marks itself as a store).
         self.before_first_write: Callable[[], None] | None = None
-
-    # -- names -------------------------------------------------------------------------------
-
-    @property
-    def location(self) -> str:
-        """The store's URL."""
-        return self.calls.location
-
-    def _key(self, name: str) -> str:
-        for part in name.split("/"):
-            validate_name(part, what="object name")
-        return name
-
-    def path(self, name: str) -> str:
-        """The URL of ``name``; raises InvalidNameError for a name that is not valid."""
-        return self.calls.url(self._key(name))
-
-    @property
-    def request_counts(self) -> dict[str, int]:
-        """Requests made through this object so far, by kind (GET, HEAD, LIST, PUT, DELETE)."""
-        return dict(self.calls.counts)
 
     # -- the first write ---------------------------------------------------------------------
 
@@ -210,7 +186,7 @@ class ObjectStorage:
     ) -> Buffered:
         """Strict JSON of ``obj`` held for ``name`` until :meth:`commit`."""
         del timings  # nothing is written yet
-        return self.stage_bytes(name, _json_bytes(obj))
+        return self.stage_bytes(name, json_bytes(obj))
 
     def commit(self, *staged: StagedWrite, timings: dict[str, float] | None = None) -> None:
         """Upload the staged objects in order; the last (the commit point) only if absent.
@@ -258,7 +234,7 @@ class ObjectStorage:
 
     def write_json_atomic(self, name: str, obj: Any) -> None:
         """Replace ``name`` by the strict JSON of ``obj`` (one PUT)."""
-        self.write_bytes_atomic(name, _json_bytes(obj))
+        self.write_bytes_atomic(name, json_bytes(obj))
 
     def write_json_new(self, name: str, obj: Any) -> bool:
         """Create ``name`` holding ``obj`` only if absent (If-None-Match): exactly one winner.
@@ -268,7 +244,7 @@ class ObjectStorage:
         """
         key = self._key(name)
         self._prepare()
-        return self._create(key, _json_bytes(obj))
+        return self._create(key, json_bytes(obj))
 
     def replace_json(self, name: str, obj: Any, *, version: str | None) -> str:
         """Write the JSON of ``obj`` to ``name`` only if its ETag is still ``version`` (If-Match),
@@ -282,7 +258,7 @@ class ObjectStorage:
         """
         key = self._key(name)
         self._prepare()
-        data = _json_bytes(obj)
+        data = json_bytes(obj)
         if not self._conditional:  # unsafe_single_writer: nobody else writes
             return str(self.calls.put(key, data, multipart=False).get("e_tag"))
         mode: str | dict[str, Any] = "create" if version is None else {"e_tag": version}
@@ -291,11 +267,6 @@ class ObjectStorage:
         except (self.calls.already_exists, self.calls.precondition_failed):
             raise FileExistsError(17, "changed since it was read", self.calls.url(key)) from None
         return str(result.get("e_tag"))
-
-    def read_json_version(self, name: str) -> tuple[Any, str]:
-        """The strict JSON value in ``name`` and its ETag (one GET)."""
-        data, meta = self.calls.get(self._key(name))
-        return json.loads(bytes(data), parse_constant=_reject_constant), str(meta.get("e_tag"))
 
     def append_line(self, name: str, line: bytes) -> None:
         """Append one line: read, then write back with If-Match (If-None-Match when new)."""
@@ -323,110 +294,6 @@ class ObjectStorage:
                 continue
             return
         raise StorageError(self.path(name), "append kept conflicting with other writers")
-
-    # -- reading -----------------------------------------------------------------------------
-
-    def read_bytes(self, name: str) -> bytes:
-        """The bytes of ``name`` (one GET); FileNotFoundError when absent."""
-        data, _ = self.calls.get(self._key(name))
-        return bytes(data)
-
-    def read_range(self, name: str, offset: int, length: int) -> bytes:
-        """Up to ``length`` bytes of ``name`` from ``offset`` (one ranged GET)."""
-        key = self._key(name)
-        size = self.size(name)
-        if offset >= size or length <= 0:
-            return b""
-        return self.calls.get_range(key, offset, min(length, size - offset))
-
-    def read_all(self, subdir: str, suffix: str) -> dict[str, bytes]:
-        """The bytes of every object directly in ``subdir`` whose name ends with ``suffix``."""
-        found: dict[str, bytes] = {}
-        for base in self.names(subdir):
-            if base.endswith(suffix):
-                with contextlib.suppress(FileNotFoundError):
-                    found[base] = self.read_bytes(f"{subdir}/{base}")
-        return found
-
-    def read_json(self, name: str) -> Any:
-        """The strict JSON value in ``name``; FileNotFoundError, or ValueError if not JSON."""
-        return json.loads(self.read_bytes(name), parse_constant=_reject_constant)
-
-    def map(self, name: str) -> pa.Buffer:
-        """The whole of ``name`` as a pyarrow buffer over the downloaded bytes (no copy)."""
-        data, _ = self.calls.get(self._key(name))
-        return pa.py_buffer(data)
-
-    def root_exists(self) -> bool:
-        """Whether any object is under the store's prefix (one LIST, until one was seen)."""
-        if self._seen_content or self._ready:
-            return True
-        for _ in self.calls.list_from(""):
-            self._seen_content = True
-            return True
-        return False
-
-    def _exists_key(self, key: str) -> bool:
-        try:
-            self.calls.head(key)
-        except FileNotFoundError:
-            return False
-        return True
-
-    def exists(self, name: str) -> bool:
-        """Whether ``name`` exists (one HEAD)."""
-        return self._exists_key(self._key(name))
-
-    def size(self, name: str) -> int:
-        """The size of ``name`` in bytes (one HEAD); FileNotFoundError when absent."""
-        return int(self.calls.head(self._key(name))["size"])
-
-    def names(self, subdir: str | None = None) -> list[str]:
-        """The names of the objects directly under the root (or ``subdir``)."""
-        prefix = None if subdir is None else self._key(subdir)
-        cut = 0 if prefix is None else len(prefix) + 1
-        return [str(o["path"])[cut:] for o in self.calls.list_dir(prefix)]
-
-    def names_starting(self, prefix: str) -> list[str]:
-        """Names directly under the root starting with ``prefix``: one LIST from ``prefix``,
-        read only as far as keys keep the prefix."""
-        found = []
-        for meta in self.calls.list_from(prefix):
-            key = str(meta["path"])
-            if not key.startswith(prefix):
-                break
-            if "/" not in key:
-                found.append(key)
-        return found
-
-    def age_seconds(self, name: str) -> float:
-        """Seconds since ``name`` was written, by the store's clock (one HEAD)."""
-        written = self.calls.head(self._key(name))["last_modified"]
-        assert isinstance(written, datetime)
-        return (datetime.now(UTC) - written).total_seconds()
-
-    # -- removing ----------------------------------------------------------------------------
-
-    def remove(self, name: str) -> bool:
-        """Delete ``name``; whether it existed (a HEAD, then a DELETE)."""
-        key = self._key(name)
-        if not self._exists_key(key):
-            return False
-        self.calls.delete(key)
-        return True
-
-    def leftovers(self, *, older_than: float, subdir: str | None = None) -> list[str]:
-        """None: a PUT leaves no temporary object behind."""
-        del older_than, subdir
-        return []
-
-    def remove_raw(self, name: str) -> bool:
-        """Remove ``name`` (see :meth:`leftovers`)."""
-        return self.remove(name)
-
-    def age_seconds_raw(self, name: str) -> float:
-        """Like :meth:`age_seconds`."""
-        return self.age_seconds(name)
 
     # -- locking -----------------------------------------------------------------------------
 
@@ -475,11 +342,3 @@ def _buffered(staged: tuple[StagedWrite, ...]) -> tuple[Buffered, ...]:
 
 def _joined(chunks: list[bytes]) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _json_bytes(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=1).encode("utf-8") + b"\n"
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not strict JSON")

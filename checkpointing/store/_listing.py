@@ -109,11 +109,7 @@ class ListingRegistry:
         """Registry entries (with rows, size and hash, from the manifests), unordered;
         ``progress(done, total)`` is called as manifests are read."""
         if pipeline_id is None:
-            ids = [
-                n[: -len(MANIFEST_SUFFIX)]
-                for n in self._storage.names()
-                if (f := CHECKPOINT_FILE.fullmatch(n)) is not None and f["kind"] == "json"
-            ]
+            ids = self._manifest_ids()
         else:
             ids = list(self._candidates(pipeline_id, stage))
         return [
@@ -130,6 +126,14 @@ class ListingRegistry:
             if self._owned(entry, pipeline_id, stage):
                 return str(entry["checkpoint_id"])
         return None
+
+    def _manifest_ids(self) -> list[str]:
+        """The ids of every manifest in the store (one listing)."""
+        return [
+            n[: -len(MANIFEST_SUFFIX)]
+            for n in self._storage.names()
+            if (f := CHECKPOINT_FILE.fullmatch(n)) is not None and f["kind"] == "json"
+        ]
 
     def all_entries(self, *, progress: Callable[[int, int], None] | None = None) -> Entries:
         """Every checkpoint of the store (reads every manifest)."""
@@ -210,9 +214,14 @@ class ListingRegistry:
         del pipeline_id, bound
 
     def index_unlisted(self) -> int:
-        """Create the markers of pipelines whose checkpoints have none; return how many."""
-        have = self.shard_pipelines()
-        missing = {e["pipeline_id"] for e in self.all_entries().values()} - have
+        """Create the markers of pipelines whose checkpoints have none; return how many.
+
+        Only manifests this object has not read yet are read (a sweep read them all just
+        before): a checkpoint's pipeline never changes.
+        """
+        ids = self._manifest_ids()
+        self._manifests([i for i in ids if i not in self._owners])
+        missing = {self._owners[i] for i in ids if i in self._owners} - self.shard_pipelines()
         for pipeline_id in missing:
             self.prepare(pipeline_id)
         return len(missing)
