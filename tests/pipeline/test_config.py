@@ -10,6 +10,7 @@ import pytest
 
 from checkpointing import ConfigError, Pipeline
 from checkpointing.pipeline._config import pipeline_options
+from checkpointing.storage import ObjectStorage
 from tests.pipeline._helpers import events, frame
 
 SEED_YAML = """\
@@ -268,3 +269,28 @@ def test_a_section_that_is_not_a_mapping_is_an_error(config, key):
     with pytest.raises(ConfigError, match="must be a mapping") as info:
         pipeline_options(config)
     assert info.value.key == key
+
+
+def test_the_store_url_and_its_options_come_from_the_configuration(tmp_path) -> None:
+    config = {
+        "pipeline": {
+            "execution": {
+                "checkpoints": {
+                    "checkpoint_dir": f"memory://config-{tmp_path.name}",
+                    "storage_options": {"lease_seconds": 5},
+                    "unsafe_single_writer": False,
+                }
+            }
+        }
+    }
+    p = Pipeline.from_config(config, name="cfg", logging=False)
+    assert p.checkpoint_dir == f"memory://config-{tmp_path.name}"
+    assert p.manager is not None
+    storage = p.manager.storage
+    assert isinstance(storage, ObjectStorage)
+    held = storage.try_lock("runs/x.lock")
+    assert held is not None
+    held.release()
+    bad = {"pipeline": {"execution": {"checkpoints": {"storage_options": "lease=5"}}}}
+    with pytest.raises(ConfigError, match="storage_options: has the wrong type str"):
+        Pipeline.from_config(bad, name="cfg", logging=False)
