@@ -206,8 +206,8 @@ class ObjectStorage(ObjectReads):
                 self._upload(item)
                 done.append(item.name)
             last = objects[-1]
-            size = sum(len(c) for c in last.chunks)
-            if not self._create(last.name, _joined(last.chunks), multipart=size > _MULTIPART):
+            data, multipart = _payload(last)
+            if not self._create(last.name, data, multipart=multipart):
                 raise FileExistsError(17, "object exists already", self.calls.url(last.name))
         except BaseException:
             for key in done:
@@ -218,9 +218,8 @@ class ObjectStorage(ObjectReads):
 
     def _upload(self, item: Buffered) -> None:
         self._prepare()
-        size = sum(len(c) for c in item.chunks)
-        data = item.chunks if size > _MULTIPART else _joined(item.chunks)
-        self.calls.put(item.name, data, multipart=size > _MULTIPART)
+        data, multipart = _payload(item)
+        self.calls.put(item.name, data, multipart=multipart)
 
     def discard(self, *staged: StagedWrite) -> None:
         """Drop staged objects (nothing was uploaded)."""
@@ -338,6 +337,14 @@ def _buffered(staged: tuple[StagedWrite, ...]) -> tuple[Buffered, ...]:
     if len(objects) != len(staged) or not objects:
         raise TypeError("only objects staged by an ObjectStorage can be committed to it")
     return objects
+
+
+def _payload(item: Buffered) -> tuple[bytes | list[bytes], bool]:
+    """What to upload for ``item``, and whether in parts: a big object goes up in parts from its
+    chunks, a small one as one body."""
+    if sum(len(c) for c in item.chunks) > _MULTIPART:
+        return item.chunks, True
+    return _joined(item.chunks), False
 
 
 def _joined(chunks: list[bytes]) -> bytes:

@@ -86,16 +86,12 @@ def try_take(calls: Calls, key: str, *, ttl: float) -> Lease | None:
     """Take the lease ``key`` if it is free or expired; ``None`` while someone else holds it."""
     token = os.urandom(12).hex()
     body = _body(token, ttl)
-    try:
-        result = calls.put(key, body, mode="create", multipart=False)
-    except calls.already_exists:
-        pass
-    else:
-        return Lease(calls, key, str(result.get("e_tag")), ttl, token)
+    if (created := _create(calls, key, body, ttl=ttl, token=token)) is not None:
+        return created
     try:
         data, meta = calls.get(key)
-    except FileNotFoundError:
-        return try_take_once_more(calls, key, ttl=ttl, token=token)
+    except FileNotFoundError:  # released between the create and the read: create it now
+        return _create(calls, key, body, ttl=ttl, token=token)
     if not _expired(data, meta):
         return None
     try:
@@ -106,10 +102,10 @@ def try_take(calls: Calls, key: str, *, ttl: float) -> Lease | None:
     return Lease(calls, key, str(result.get("e_tag")), ttl, token)
 
 
-def try_take_once_more(calls: Calls, key: str, *, ttl: float, token: str) -> Lease | None:
-    """The lease was released between the create and the read: create it now, or give up."""
+def _create(calls: Calls, key: str, body: bytes, *, ttl: float, token: str) -> Lease | None:
+    """Take the lease by creating it (If-None-Match); ``None`` if it exists."""
     try:
-        result = calls.put(key, _body(token, ttl), mode="create", multipart=False)
+        result = calls.put(key, body, mode="create", multipart=False)
     except calls.already_exists:
         return None
     return Lease(calls, key, str(result.get("e_tag")), ttl, token)
