@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
+_PATHS_KEPT = 1_024  # names remembered by LocalStorage.path, forgotten all at once beyond
+
 # The journal: appended in place, so a symlink planted at its name must not be followed.
 _APPEND_FLAGS = (
     os.O_RDWR
@@ -67,6 +69,8 @@ class LocalStorage(LocalReads, LocalLocks):
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self._made: set[Path] = set()
+        # Names checked and joined already: a save looks up its few names a score of times.
+        self._paths: dict[str, Path] = {}
         #: Called after this object first creates (or re-creates) a directory to write into,
         #: before anything is written there: the store marks the directory as its own.
         self.before_first_write: Callable[[], None] | None = None
@@ -80,10 +84,17 @@ class LocalStorage(LocalReads, LocalLocks):
 
     def path(self, name: str) -> Path:
         """The local path of ``name``; raises InvalidNameError if it would leave the directory."""
+        found = self._paths.get(name)
+        if found is not None:
+            return found
         parts = name.split("/")
         for part in parts:
             validate_name(part, what="file name")
-        return self.root.joinpath(*parts)
+        found = self.root.joinpath(*parts)
+        if len(self._paths) >= _PATHS_KEPT:
+            self._paths.clear()
+        self._paths[name] = found
+        return found
 
     def _ensure_dir(self, directory: Path, *, again: bool = False) -> None:
         """Create ``directory`` once per storage object (``again``: it was deleted meanwhile)."""

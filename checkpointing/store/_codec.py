@@ -24,12 +24,14 @@ from checkpointing.store._dtypes import (
     Spec,
     decode_values,
     describe,
+    dtype_name,
     encode_values,
     restore,
     same_dtype,
     target_dtype,
 )
 from checkpointing.store._offsets import apply_freq, describe_freq, rebuild_freq
+from checkpointing.store._plain_table import plain_table
 
 __all__: list[str] = []
 
@@ -57,14 +59,18 @@ def write_parquet(table: pa.Table, out: Any, *, compression: str, level: int | N
 
     Dictionary encoding only for the columns where it pays (:func:`dictionary_columns`).
     """
-    use_dictionary = table.num_rows <= _SMALL or dictionary_columns(table)
-    pq.write_table(
-        table,
-        out,
-        compression=compression,
-        compression_level=level,
-        use_dictionary=use_dictionary,
-    )
+    small = table.num_rows <= _SMALL
+    options: dict[str, Any] = {
+        "compression": compression,
+        "compression_level": level,
+        "use_dictionary": small or dictionary_columns(table),
+    }
+    if small:  # encoded in memory and written at once: pyarrow calls out.write a score of times
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, **options)
+        out.write(sink.getvalue())
+    else:
+        pq.write_table(table, out, **options)
 
 
 def dictionary_columns(table: pa.Table) -> list[str]:
@@ -132,11 +138,12 @@ def to_table(data: object) -> tuple[pa.Table, dict[str, str]]:
     extra: dict[str, Any] = {"codec": CODEC}
     columns: dict[str, Spec] = {}
     dtypes: dict[str, str] = {}
-    for name, dtype in zip(data.columns.tolist(), data.dtypes.tolist(), strict=True):
-        spec = describe(lambda name=name: data[name], f"column {name!r}", dtype)
+    items = [(str(name), series) for name, series in data.items()]  # names: str, checked
+    for name, series in items:
+        spec = describe(series, f"column {name!r}")
         if spec is not None:
-            columns[str(name)] = spec
-        dtypes[str(name)] = str(dtype)
+            columns[name] = spec
+        dtypes[name] = dtype_name(series.dtype)
     extra["columns"] = columns
     extra["labels"] = _describe_labels(data.columns)
     if not isinstance(data.index, pd.RangeIndex):
@@ -147,7 +154,9 @@ def to_table(data: object) -> tuple[pa.Table, dict[str, str]]:
     if data.attrs:
         extra["attrs"] = _exact_json(data.attrs, "DataFrame.attrs")
     try:
-        table = pa.Table.from_pandas(data)
+        table = plain_table(data, items)
+        if table is None:
+            table = pa.Table.from_pandas(data)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise TypeError(f"checkpoint data cannot be stored as Parquet: {exc}") from exc
     meta = dict(table.schema.metadata or {})

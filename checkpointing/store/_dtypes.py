@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import zoneinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__: list[str] = []
 
@@ -44,20 +48,19 @@ _NAMED = (
 # -- describing ------------------------------------------------------------------------------
 
 
-def describe(values: Any, where: str, dtype: Any = None) -> Spec | None:
+def describe(values: Any, where: str) -> Spec | None:
     """The spec of ``values``' dtype, or None for a numpy number or bool (nothing to restore).
 
-    ``values`` (a Series or Index) is only looked at for object dtype; pass ``dtype`` and a
-    callable returning the values to avoid building them for other dtypes.
+    ``values`` is a Series or an Index; its values are only looked at for object dtype.
 
     Raises:
         TypeError: The dtype (or, for object columns, a value) cannot come back exactly.
     """
-    dtype = values.dtype if dtype is None else dtype
+    dtype = values.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
         return None
     if isinstance(dtype, np.dtype) and dtype.kind == "O":
-        return _describe_object(values() if callable(values) else values, where)
+        return _describe_object(values, where)
     if isinstance(dtype, np.dtype) and dtype.kind in "mM":
         spec: Spec = {"kind": "named", "name": str(dtype)}
     elif isinstance(dtype, pd.DatetimeTZDtype):
@@ -65,8 +68,7 @@ def describe(values: Any, where: str, dtype: Any = None) -> Spec | None:
     elif isinstance(dtype, pd.StringDtype):
         spec = {"kind": "string", "storage": _storage(dtype), "na": _string_na(dtype)}
     elif isinstance(dtype, pd.CategoricalDtype):
-        rows = len(values() if callable(values) else values)
-        spec = _describe_categorical(dtype, where, rows)
+        spec = _describe_categorical(dtype, where, len(values))
     elif isinstance(dtype, pd.ArrowDtype):
         spec = _describe_arrow(dtype, where)
     elif isinstance(dtype, _NAMED):
@@ -80,6 +82,16 @@ def describe(values: Any, where: str, dtype: Any = None) -> Spec | None:
     if not same_dtype(rebuilt, dtype):
         raise TypeError(f"{where} has dtype {dtype}, which cannot be stored exactly")
     return spec
+
+
+def dtype_name(dtype: Any) -> str:
+    """``str(dtype)``, remembered for plain numpy dtypes (equal ones have the same name)."""
+    if isinstance(dtype, np.dtype) and dtype.kind != "V":
+        return _numpy_name(dtype)
+    return str(dtype)
+
+
+_numpy_name: Callable[[np.dtype[Any]], str] = functools.cache(str)
 
 
 def same_dtype(a: Any, b: Any) -> bool:

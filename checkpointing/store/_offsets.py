@@ -43,7 +43,7 @@ def describe_freq(index: pd.Index) -> dict[str, Any] | None:
     rebuilt = rebuild_freq(spec)
     if type(rebuilt) is not type(freq) or rebuilt != freq or rebuilt.freqstr != freq.freqstr:
         raise TypeError(f"the index freq {freq!r} cannot be stored exactly; {_DROP_HINT}")
-    if apply_freq(index, rebuilt) is None:
+    if not _regenerates(index, rebuilt):
         raise TypeError(f"the index freq {freq!r} does not regenerate its values; {_DROP_HINT}")
     return spec
 
@@ -98,6 +98,16 @@ def apply_freq(index: pd.Index, freq: pd.offsets.BaseOffset) -> pd.Index | None:
         return None
     result: pd.Index = generated
     return result
+
+
+def _regenerates(index: pd.DatetimeIndex | pd.TimedeltaIndex, freq: Any) -> bool:
+    """Whether ``freq`` regenerates ``index``'s values, as :func:`apply_freq` checks, without
+    building an index when the step is fixed (a save only needs the answer)."""
+    step = _fixed_step(index, freq) if len(index) else None
+    if step is None:
+        return apply_freq(index, freq) is not None
+    values = index.asi8
+    return len(values) < 2 or bool((np.diff(values) == step).all())
 
 
 def _with_fixed_step(

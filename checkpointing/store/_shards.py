@@ -256,7 +256,8 @@ class ShardFiles:
             size = self._storage.size(INDEX)
             head = self._storage.read_range(INDEX, 0, HEAD_BYTES)
             header = parse_index(head[: head.index(b"\n") + 1])[0]
-            torn = self._storage.read_range(INDEX, size - 1, 1) != b"\n"
+            tail = head[-1:] if size <= HEAD_BYTES else self._storage.read_range(INDEX, size - 1, 1)
+            torn = tail != b"\n"
         except (FileNotFoundError, ValueError, DamagedError):
             self._rebuild_all_locked(warn=True)
             return

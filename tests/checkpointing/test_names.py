@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checkpointing import InvalidNameError, validate_name
 from checkpointing.store._ids import new_checkpoint_id
@@ -39,6 +42,33 @@ def test_bad_names_are_rejected(value):
 @pytest.mark.parametrize("value", ["etl", "a.b", "x" * 200, "données_2024", "a-b c"])
 def test_good_names_pass_unchanged(value):
     assert validate_name(value) == value
+
+
+def follows_the_rules(value: str) -> bool:
+    """The documented rules, written out one by one."""
+    return (
+        0 < len(value) <= 200
+        and "/" not in value
+        and "\\" not in value
+        and not any(unicodedata.category(c) in ("Cc", "Cf") for c in value)
+        and ".." not in value
+        and value[0] not in ".-"
+        and value == value.strip()
+    )
+
+
+@settings(max_examples=600, derandomize=True)
+@given(
+    value=st.text(alphabet=st.sampled_from("aZ09_-. /\\\x00\n\u200bé"), max_size=8)
+    | st.text(max_size=6)
+)
+def test_a_name_is_accepted_exactly_when_it_follows_every_rule(value):
+    try:
+        validate_name(value)
+    except InvalidNameError:
+        assert not follows_the_rules(value)
+    else:
+        assert follows_the_rules(value)
 
 
 def test_id_has_pipeline_stage_timestamp_and_suffix():
