@@ -45,8 +45,12 @@ class LocalLocks:
             LockTimeoutError: The lock was not acquired within ``timeout`` seconds.
         """
         path = self.path(name)
-        self._ensure_dir(path.parent, again=not path.parent.is_dir())
-        fd = _leases.flock_exclusive(path, timeout)
+        self._ensure_dir(path.parent)
+        try:
+            fd = _leases.flock_exclusive(path, timeout)
+        except FileNotFoundError:  # the directory was deleted while this process ran
+            self._ensure_dir(path.parent, again=True)
+            fd = _leases.flock_exclusive(path, timeout)
         if fd is None:
             raise LockTimeoutError(path, timeout)
         try:
