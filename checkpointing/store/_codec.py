@@ -6,6 +6,7 @@ class, levels, names and ``freq``), the column labels' dtype and ``attrs``. What
 back exactly is a ``TypeError`` before anything is written; nothing is rebuilt from a lossy
 description. The Parquet file stays plain: pyarrow's own pandas metadata is kept, and ours goes
 under the schema metadata key ``stagepoint`` (``{"codec": 2, "columns": {name: spec}, ...}``).
+How the table is written as Parquet and read back is :mod:`checkpointing.store._parquet`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from checkpointing.store._dtypes import (
     Spec,
@@ -39,82 +38,6 @@ META_KEY = b"stagepoint"
 CODEC = 2
 _OWN_KINDS = ("object", "arrow")  # converted from the Arrow column, not by pyarrow's to_pandas
 _INDEX_FIELD = re.compile(r"^__index_level_\d+__$")
-# Dictionary encoding is asked for only where a sample of this many evenly spaced values holds
-# at most _DICTIONARY_SHARE distinct ones: about 80,000 distinct values or fewer in the column.
-# Beyond that Parquet's attempt at a dictionary costs time, then falls back to plain anyway.
-# Tables of up to _SMALL rows keep pyarrow's default (a dictionary for every column): too
-# small for the choice to matter, and the probe would cost more than it saves.
-_SAMPLE = 16_384
-_DICTIONARY_SHARE = 0.9
-_SMALL = 4_096
-
-
-# -- Parquet ---------------------------------------------------------------------------------
-
-
-def write_parquet(table: pa.Table, out: Any, *, compression: str, level: int | None = None) -> None:
-    """Write ``table`` as Parquet (default options otherwise) to the file object ``out``.
-
-    ``level`` is the codec's compression level (``None``: the codec's default).
-
-    Dictionary encoding only for the columns where it pays (:func:`dictionary_columns`).
-    """
-    small = table.num_rows <= _SMALL
-    options: dict[str, Any] = {
-        "compression": compression,
-        "compression_level": level,
-        "use_dictionary": small or dictionary_columns(table),
-    }
-    if small:  # encoded in memory and written at once: pyarrow calls out.write a score of times
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, **options)
-        out.write(sink.getvalue())
-    else:
-        pq.write_table(table, out, **options)
-
-
-def dictionary_columns(table: pa.Table) -> list[str]:
-    """The flat columns of ``table`` worth dictionary-encoding, judged on a cheap sample."""
-    rows = table.num_rows
-    sample = None if rows <= _SAMPLE else np.linspace(0, rows - 1, _SAMPLE).astype(np.int64)
-    chosen = []
-    for field, column in zip(table.schema, table.columns, strict=True):
-        kind = field.type
-        if pa.types.is_dictionary(kind):
-            chosen.append(field.name)  # categoricals: their dictionary holds the categories
-        elif not (pa.types.is_nested(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind)):
-            values = column if sample is None else column.take(sample)
-            try:
-                distinct = pc.count_distinct(values).as_py()
-            except pa.ArrowNotImplementedError:  # extension types (period, interval): plain
-                continue
-            if distinct <= _DICTIONARY_SHARE * (len(values) - values.null_count):
-                chosen.append(field.name)
-    return chosen
-
-
-def read_parquet(buffer: pa.Buffer) -> pa.Table:
-    """Read a Parquet file written by :func:`write_parquet` (decode it with :func:`from_table`).
-
-    Object string columns stored with a dictionary are read as one, so each distinct string
-    becomes a Python object once, not once per row. The table holds no reference to
-    ``buffer``'s memory once read, so the caller can release it before converting.
-    """
-    parquet = pq.ParquetFile(pa.BufferReader(buffer))
-    raw = (parquet.schema_arrow.metadata or {}).get(META_KEY)
-    specs = json.loads(raw).get("columns", {}) if raw is not None else {}
-    objects = {name for name, spec in specs.items() if spec.get("kind") == "object"}
-    if objects and parquet.metadata.num_row_groups:
-        group = parquet.metadata.row_group(0)
-        chunks = (group.column(i) for i in range(group.num_columns))
-        encoded = [c.path_in_schema for c in chunks if c.has_dictionary_page]
-        if any(name in objects for name in encoded):
-            parquet = pq.ParquetFile(
-                pa.BufferReader(buffer),
-                metadata=parquet.metadata,
-                read_dictionary=[name for name in encoded if name in objects],
-            )
-    return parquet.read()
 
 
 # -- saving ----------------------------------------------------------------------------------
@@ -235,8 +158,11 @@ def _json_types(value: Any) -> Any:
 # -- loading ---------------------------------------------------------------------------------
 
 
-def from_table(table: pa.Table) -> tuple[pd.DataFrame, list[str]]:
+def from_table(table: pa.Table, *, index: pd.Index | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Convert a table written by :func:`to_table` back to the DataFrame that was saved.
+
+    ``index`` is the frame's index when it was generated instead of read (the table then lacks
+    its column; see :mod:`checkpointing.store._regular_index`).
 
     Returns:
         The DataFrame, and the names of the columns that were saved (a Table's own field
@@ -250,14 +176,17 @@ def from_table(table: pa.Table) -> tuple[pd.DataFrame, list[str]]:
     if raw is None:
         return table.to_pandas(), list(table.column_names)
     extra = json.loads(raw)
-    df = _decode_frame(table, extra) if extra.get("codec") == CODEC else _from_legacy(table, extra)
+    if extra.get("codec") == CODEC:
+        df = _decode_frame(table, extra, index)
+    else:
+        df = _from_legacy(table, extra)
     return df, [str(c) for c in df.columns]
 
 
-def _decode_frame(table: pa.Table, extra: dict[str, Any]) -> pd.DataFrame:
+def _decode_frame(table: pa.Table, extra: dict[str, Any], index: pd.Index | None) -> pd.DataFrame:
     specs: dict[str, Spec] = extra["columns"]
     own = [name for name, spec in specs.items() if spec["kind"] in _OWN_KINDS]
-    df = _to_pandas(table, own)
+    df = _to_pandas(table, own, without_index=index is not None)
     for name, spec in specs.items():
         if name not in own:
             restored = restore(df[name], spec, None)
@@ -272,7 +201,9 @@ def _decode_frame(table: pa.Table, extra: dict[str, Any]) -> pd.DataFrame:
                 df.insert(position, name, pd.Series(values, index=df.index, dtype=values.dtype))
     if extra.get("range_index_only"):
         df = pd.DataFrame(index=_range_index(table), columns=df.columns)
-    if "index" in extra:
+    if index is not None:
+        df.index = index
+    elif "index" in extra:
         df.index = _restore_index(df.index, extra["index"], table)
     df.columns = _restore_labels(df.columns, extra["labels"])
     df.attrs = extra.get("attrs", {})
@@ -284,13 +215,20 @@ def _index_fields(table: pa.Table) -> list[str]:
     return [d for d in meta.get("index_columns", []) if isinstance(d, str)]
 
 
-def _to_pandas(table: pa.Table, own: list[str]) -> pd.DataFrame:
-    """pyarrow's conversion, skipping the columns in ``own`` (and their pandas metadata)."""
-    if own:
+def _to_pandas(table: pa.Table, own: list[str], *, without_index: bool = False) -> pd.DataFrame:
+    """pyarrow's conversion, skipping the columns in ``own`` (and their pandas metadata);
+    ``without_index``: the table lacks its index column, and the frame gets a RangeIndex."""
+    if own or without_index:
         meta = dict(table.schema.metadata)
         pandas_meta = json.loads(meta[b"pandas"])
+        skipped = set(own)
+        if without_index:
+            skipped.update(f for f in pandas_meta["index_columns"] if isinstance(f, str))
+            pandas_meta["index_columns"] = [
+                {"kind": "range", "name": None, "start": 0, "stop": table.num_rows, "step": 1}
+            ]
         pandas_meta["columns"] = [
-            c for c in pandas_meta["columns"] if c.get("field_name", c["name"]) not in own
+            c for c in pandas_meta["columns"] if c.get("field_name", c["name"]) not in skipped
         ]
         meta[b"pandas"] = json.dumps(pandas_meta).encode()
         table = table.drop_columns(own).replace_schema_metadata(meta)
@@ -315,7 +253,7 @@ def _restore_index(index: pd.Index, spec: Spec, table: pa.Table) -> pd.Index:
         raw = table.column(fields[i]) if level_spec["kind"] in _OWN_KINDS else None
         values = restore(levels[i], level_spec, raw)
         if values is not None:
-            levels[i] = pd.Index(values, dtype=values.dtype, name=names[i])
+            levels[i] = pd.Index(values, dtype=values.dtype, name=names[i], copy=False)
     if not spec["multi"]:
         result = levels[0] if isinstance(levels[0], pd.Index) else pd.Index(levels[0])
         if spec.get("freq") is not None:

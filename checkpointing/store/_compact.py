@@ -35,8 +35,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from checkpointing._errors import CheckpointError, CheckpointNotFoundError, LockTimeoutError
-from checkpointing.store._codec import read_parquet, write_parquet
 from checkpointing.store._manifest import DATA_SUFFIX, FORMAT_VERSION, MANIFEST_SUFFIX
+from checkpointing.store._parquet import read_parquet, write_parquet
 from checkpointing.store._retention import cutoff_of
 from checkpointing.store._verify import decode_verified, map_verified
 

@@ -308,7 +308,9 @@ def restore(values: Any, spec: Spec, raw: pa.ChunkedArray | None) -> Any:
     if same_dtype(array.dtype, target):
         return None
     if kind == "datetime":
-        array = array.tz_convert(target.tz).as_unit(target.unit)
+        array = array.tz_convert(target.tz)
+        if array.unit != target.unit:
+            array = array.as_unit(target.unit)
     elif isinstance(target, np.dtype) and target.kind in "mM":
         array = array.as_unit(np.datetime_data(target)[0])
     elif kind == "category":

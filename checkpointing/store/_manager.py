@@ -15,7 +15,7 @@ from checkpointing._errors import (
 from checkpointing.storage._names import validate_name
 from checkpointing.storage._open import open_storage
 from checkpointing.store._catalog import Catalog
-from checkpointing.store._codec import to_table, write_parquet
+from checkpointing.store._codec import to_table
 from checkpointing.store._compact import CompactionResult, check_codec, compact_checkpoints
 from checkpointing.store._ids import new_checkpoint_id
 from checkpointing.store._jsonvalues import metadata_to_json
@@ -25,6 +25,7 @@ from checkpointing.store._manifest import (
     build_manifest,
     check_manifest,
 )
+from checkpointing.store._parquet import write_parquet
 from checkpointing.store._shards import entry_from_manifest
 from checkpointing.store._verify import decode_verified, read_verified
 
@@ -265,8 +266,8 @@ class CheckpointManager(Catalog):
         """
         started = time.perf_counter()
         phases: dict[str, float] = {}
-        state, table = self._read(checkpoint_id, full=False, timings=phases)
-        data = decode_verified(self._storage, checkpoint_id, state, table)
+        state, read = self._read(checkpoint_id, full=False, timings=phases)
+        data = decode_verified(self._storage, checkpoint_id, state, read)
         _phase(phases, "decode", started)
         if timings is not None:
             timings.update((phase, round(ms, 3)) for phase, ms in phases.items())
@@ -284,14 +285,14 @@ class CheckpointManager(Catalog):
             IntegrityError: Anything does not match or cannot be read.
             CheckpointDecodeError: The file is intact but cannot be decoded.
         """
-        state, table = self._read(checkpoint_id, full=True)
-        decode_verified(self._storage, checkpoint_id, state, table)
+        state, read = self._read(checkpoint_id, full=True)
+        decode_verified(self._storage, checkpoint_id, state, read)
         return state
 
     def _read(
         self, checkpoint_id: str, *, full: bool, timings: dict[str, float] | None = None
-    ) -> tuple[dict[str, Any], pa.Table]:
-        """The manifest and the verified table of a checkpoint.
+    ) -> tuple[dict[str, Any], tuple[pa.Table, pd.Index | None]]:
+        """The manifest and the verified table of a checkpoint (:func:`read_verified`).
 
         A compaction replaces the manifest, then removes the data object the old one named: a
         reader that read the old manifest just before finds its data gone or changed, so a
@@ -302,8 +303,8 @@ class CheckpointManager(Catalog):
         if timings is not None:
             _phase(timings, "read", started)
         try:
-            table = read_verified(self._storage, checkpoint_id, state, full=full, timings=timings)
-            return state, table
+            read = read_verified(self._storage, checkpoint_id, state, full=full, timings=timings)
+            return state, read
         except IntegrityError:
             again = self.get_state(checkpoint_id)
             if again.get("data_file") == state.get("data_file"):

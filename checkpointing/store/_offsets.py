@@ -68,9 +68,6 @@ def apply_freq(index: pd.Index, freq: pd.offsets.BaseOffset) -> pd.Index | None:
         return None
     if len(index) == 0:
         return type(index)(index, freq=freq)
-    step = _fixed_step(index, freq)
-    if step is not None:
-        return _with_fixed_step(index, freq, step)
     make: Any = pd.date_range if isinstance(index, pd.DatetimeIndex) else pd.timedelta_range
     start: Any = index[0]
     tz = getattr(index, "tz", None)
@@ -103,33 +100,20 @@ def apply_freq(index: pd.Index, freq: pd.offsets.BaseOffset) -> pd.Index | None:
 def _regenerates(index: pd.DatetimeIndex | pd.TimedeltaIndex, freq: Any) -> bool:
     """Whether ``freq`` regenerates ``index``'s values, as :func:`apply_freq` checks, without
     building an index when the step is fixed (a save only needs the answer)."""
-    step = _fixed_step(index, freq) if len(index) else None
+    step = fixed_step(freq, index.unit) if len(index) else None
     if step is None:
         return apply_freq(index, freq) is not None
     values = index.asi8
     return len(values) < 2 or bool((np.diff(values) == step).all())
 
 
-def _with_fixed_step(
-    index: pd.DatetimeIndex | pd.TimedeltaIndex, freq: Any, step: int
-) -> pd.Index | None:
-    """A fixed step generates start + i * step: compare the steps, generate nothing."""
-    values = index.asi8
-    if len(values) > 1 and not bool((np.diff(values) == step).all()):
-        return None
-    try:  # pandas checks the freq against the values once more
-        fixed: pd.Index = type(index)(index, freq=freq)
-    except ValueError:
-        return None
-    return fixed
-
-
-def _fixed_step(index: pd.DatetimeIndex | pd.TimedeltaIndex, freq: Any) -> int | None:
-    """The step of ``freq`` in ``index``'s unit when it is absolute time (a Tick other than
-    Day, whose steps follow the local calendar), else ``None``."""
+def fixed_step(freq: Any, unit: str) -> int | None:
+    """The step of ``freq`` in ``unit`` (``"s"`` ... ``"ns"``) when it is absolute time (a Tick
+    other than Day, whose steps follow the local calendar) and a whole number of units, else
+    ``None``."""
     if not isinstance(freq, pd.offsets.Tick) or isinstance(freq, pd.offsets.Day):
         return None
-    per_unit = _NANOS[index.unit]
+    per_unit = _NANOS[unit]
     nanos = int(freq.nanos)
     if nanos % per_unit:
         return None

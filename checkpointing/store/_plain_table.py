@@ -32,7 +32,8 @@ _PLAIN_KINDS = "biufmM"
 def plain_table(data: pd.DataFrame, columns: list[tuple[str, pd.Series]]) -> pa.Table | None:
     """``pa.Table.from_pandas(data)``, built directly; None when ``data`` is not plain.
 
-    ``columns`` is ``list(data.items())``, already taken by the caller.
+    ``columns`` is ``list(data.items())``, already taken by the caller (the labels are
+    checked to be unique strings, none named like Parquet's index fields).
     """
     index = data.index
     labels = data.columns
@@ -50,9 +51,10 @@ def plain_table(data: pd.DataFrame, columns: list[tuple[str, pd.Series]]) -> pa.
         return None
     arrays = [_to_arrow(series) for _, series in columns]
     names = [name for name, _ in columns]
-    entries = [_entry(name, name, series.dtype, array) for (name, series), array in zip(
-        columns, arrays, strict=True
-    )]  # fmt: skip
+    entries = [
+        _entry(name, name, series.dtype, array)
+        for (name, series), array in zip(columns, arrays, strict=True)
+    ]
     if isinstance(index, pd.RangeIndex):
         index_columns: list[Any] = [
             {

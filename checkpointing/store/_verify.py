@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from checkpointing._errors import CheckpointDecodeError, IntegrityError
 from checkpointing.storage._writing import add_ms, xxh3_hex
-from checkpointing.store._codec import from_table, read_parquet
+from checkpointing.store._codec import from_table
 from checkpointing.store._layout import is_data_object
+from checkpointing.store._parquet import read_parquet
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
 
     from checkpointing.storage._protocol import Storage
@@ -33,21 +35,24 @@ def read_verified(
     *,
     full: bool,
     timings: dict[str, float] | None = None,
-) -> pa.Table:
+) -> tuple[pa.Table, pd.Index | None]:
     """Map the data file, check it (``full``: SHA-256 too) and read it as an Arrow table.
 
-    The mapping is released when this returns, before the table is converted to pandas, so a
-    load never holds the file and both decoded copies at once. ``timings`` receives the
-    milliseconds of ``read`` (mapping the file), ``verify`` and ``decode`` (Parquet to Arrow).
+    Without ``full``, an index of fixed steps is generated rather than read (the table comes
+    without its column, and the index second; see :mod:`checkpointing.store._regular_index`);
+    with ``full``, every column is decoded and checked. The mapping is released when this
+    returns, before the table is converted to pandas, so a load never holds the file and both
+    decoded copies at once. ``timings`` receives the milliseconds of ``read`` (mapping the
+    file), ``verify`` and ``decode`` (Parquet to Arrow).
     """
     buffer = map_verified(storage, checkpoint_id, state, full=full, timings=timings)
     started = time.perf_counter()
     try:
-        table = read_parquet(buffer)
+        read = read_parquet(buffer, generate_index=not full)
     except Exception as exc:
         raise _intact_but(exc, checkpoint_id, storage, state) from exc
     add_ms(timings, "decode", started)
-    return table
+    return read
 
 
 def map_verified(
@@ -80,11 +85,16 @@ def map_verified(
 
 
 def decode_verified(
-    storage: Storage, checkpoint_id: str, state: dict[str, Any], table: pa.Table
+    storage: Storage,
+    checkpoint_id: str,
+    state: dict[str, Any],
+    read: tuple[pa.Table, pd.Index | None],
 ) -> Any:
-    """Convert a verified table, then check its rows and columns against the manifest."""
+    """Convert a verified table (and its generated index, if any: :func:`read_verified`), then
+    check its rows and columns against the manifest."""
+    table, index = read
     try:
-        data, columns = from_table(table)
+        data, columns = from_table(table, index=index)
     except Exception as exc:
         raise _intact_but(exc, checkpoint_id, storage, state) from exc
     path = _data_path(storage, state)

@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checkpointing import CheckpointDecodeError, CheckpointManager, IntegrityError
-from checkpointing.store._codec import dictionary_columns, to_table
+from checkpointing.store._codec import to_table
 from checkpointing.store._jsonvalues import metadata_to_json
+from checkpointing.store._parquet import dictionary_columns
 from tests.checkpointing._frames import (
     CASES,
     HOLIDAYS,
