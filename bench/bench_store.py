@@ -63,7 +63,9 @@ def ohlcv(rows: int) -> pd.DataFrame:
 def no_freq(rows: int) -> pd.DataFrame:
     """The OHLCV frame with its index's freq dropped: the index column is decoded on load."""
     frame = ohlcv(rows)
-    frame.index = pd.DatetimeIndex(frame.index.to_numpy(), name="timestamp").tz_localize("UTC")
+    index = pd.DatetimeIndex(frame.index)
+    naive = index.asi8.view(f"M8[{index.unit}]")  # built from values: no freq
+    frame.index = pd.DatetimeIndex(naive, name="timestamp").tz_localize("UTC")
     return frame
 
 
