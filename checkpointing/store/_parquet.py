@@ -1,7 +1,8 @@
 """How a checkpoint's table is written as Parquet, and read back.
 
 The file is plain Parquet with pyarrow's defaults except for two choices made per column on a
-large table, each judged on a cheap sample and each only ever making the file smaller:
+large table, each judged on a cheap sample, each meant to make the file faster to write and to
+read without making it bigger:
 
 * **Dictionary encoding** only where a sample of :data:`_SAMPLE` evenly spaced values holds at
   most :data:`_DICTIONARY_SHARE` distinct ones (about 80,000 distinct values or fewer in the
@@ -54,11 +55,15 @@ def write_parquet(table: pa.Table, out: Any, *, compression: str, level: int | N
         out.write(sink.getvalue())
         return
     dictionary = dictionary_columns(table)
+    codecs = column_compression(table, compression, level, keep=dictionary)
+    levels: int | dict[str, int] | None = level
+    if isinstance(codecs, dict) and level is not None:  # a level for an uncompressed column
+        levels = {name: level for name, codec in codecs.items() if codec != "NONE"}  # fails
     pq.write_table(
         table,
         out,
-        compression=column_compression(table, compression, level, keep=dictionary),
-        compression_level=level,
+        compression=codecs,
+        compression_level=levels,
         use_dictionary=dictionary,
     )
 
