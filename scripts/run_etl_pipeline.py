@@ -223,6 +223,8 @@ def resume_command(args: argparse.Namespace, pipeline_id: str) -> str:
             argv += ["--" + option.replace("_", "-"), getattr(args, option)]
     if args.workers is not None:
         argv += ["--workers", str(args.workers)]
+    if not args.cache:
+        argv.append("--no-cache")
     if args.verbose:
         argv.append("--verbose")
     return shlex.join([*argv, "--resume", pipeline_id])

@@ -179,14 +179,16 @@ def test_workers_fan_out_per_ticker_on_dask_to_the_same_output(
     assert pids("extract_ticker") and record["pid"] not in pids("extract_ticker")  # the workers
 
 
-def test_the_resume_command_keeps_workers() -> None:
-    args = parse_args([*DATA_ARGS, "--workers", "3"])
-    assert shlex.split(resume_command(args, "etl_1"))[-4:] == [
+def test_the_resume_command_keeps_workers_and_no_cache() -> None:
+    args = parse_args([*DATA_ARGS, "--workers", "3", "--no-cache"])
+    assert shlex.split(resume_command(args, "etl_1"))[-5:] == [
         "--workers",
         "3",
+        "--no-cache",
         "--resume",
         "etl_1",
     ]
+    assert "--no-cache" not in resume_command(parse_args(DATA_ARGS), "etl_1")
 
 
 @pytest.mark.parametrize("stage", ["data_extraction", "data_storage"])
