@@ -21,10 +21,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str
     return base / "ck", base / "logs", ids
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """A headless Chromium. Missing Chromium fails the test, in CI and elsewhere alike:
-    install it (apt-get install chromium) or deselect these tests with -m "not browser"."""
+    install it (apt-get install chromium) or deselect these tests with -m "not browser".
+
+    Closed once this package's tests are done: Playwright's synchronous API keeps an event
+    loop running in the main thread while it is open, where ``asyncio.run`` then refuses to
+    start another, so no other test may run under it."""
     if not CHROMIUM.exists():
         where = "CI must install it (.ci/run does)" if os.environ.get("CI") == "true" else (
             "install it with apt-get install chromium, or deselect with -m 'not browser'"
