@@ -57,8 +57,9 @@ def write_parquet(table: pa.Table, out: Any, *, compression: str, level: int | N
     dictionary = dictionary_columns(table)
     codecs = column_compression(table, compression, level, keep=dictionary)
     levels: int | dict[str, int] | None = level
-    if isinstance(codecs, dict) and level is not None:  # a level for an uncompressed column
-        levels = {name: level for name, codec in codecs.items() if codec != "NONE"}  # fails
+    if isinstance(codecs, dict) and level is not None:
+        # pyarrow refuses a level for an uncompressed column: the others get it by name.
+        levels = {name: level for name, codec in codecs.items() if codec != "NONE"}
     pq.write_table(
         table,
         out,
