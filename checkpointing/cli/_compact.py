@@ -73,7 +73,7 @@ def _compact(manager: CheckpointManager, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"python -m checkpointing compact: error: {exc}", file=sys.stderr)
         return 2
-    with progress_bar("compact", unit="checkpoint") as progress:
+    with progress_bar("compact", unit="checkpoint", enabled=not args.no_progress) as progress:
         result = manager.compact(
             older_than=args.older_than,
             codec=args.codec,

@@ -70,6 +70,7 @@ def _run(argv: list[str], *, tty: bool) -> tuple[int, str, str]:
         (["diff", "{0}", "{1}"], "diff"),
         (["list"], "list"),
         (["runs"], "runs"),
+        (["compact", "--older-than", "0", "--dry-run"], "compact"),
     ],
 )
 def test_a_bar_on_a_terminal_and_none_when_piped(store, command, label) -> None:
@@ -87,7 +88,9 @@ def test_a_bar_on_a_terminal_and_none_when_piped(store, command, label) -> None:
 
 
 @pytest.mark.parametrize("where", ["before", "after"])
-@pytest.mark.parametrize("command", [["list"], ["runs"], ["verify"]])
+@pytest.mark.parametrize(
+    "command", [["list"], ["runs"], ["verify"], ["compact", "--older-than", "0", "--dry-run"]]
+)
 def test_no_progress_draws_nothing_even_on_a_terminal(store, command, where) -> None:
     directory, _ = store
     argv = ["--dir", str(directory), "--log-dir", str(directory.parent / "logs"), *command]
