@@ -19,6 +19,8 @@ import io
 import logging
 import os
 import urllib.request
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,6 +28,8 @@ import pyarrow.parquet as pq
 from bench._common import measure_pair, report
 from bench.bench_store import ohlcv
 from checkpointing import CheckpointManager
+
+T = TypeVar("T")
 
 BUCKET = "stagepoint-bench"
 
@@ -51,13 +55,16 @@ def _start_server() -> tuple[object, str]:
     return server, endpoint
 
 
-def _counts(manager: CheckpointManager) -> dict[str, int]:
-    return dict(manager.storage.request_counts)  # type: ignore[attr-defined]
-
-
-def _delta(before: dict[str, int], after: dict[str, int]) -> str:
+def _requests(title: str, manager: CheckpointManager, operation: Callable[[], T]) -> T:
+    """Run ``operation`` and print the requests it made to the store, by kind."""
+    storage: Any = manager.storage
+    before = storage.request_counts  # a copy
+    result = operation()
+    after = storage.request_counts
     changed = {k: after.get(k, 0) - before.get(k, 0) for k in sorted(after)}
-    return ", ".join(f"{n} {k}" for k, n in changed.items() if n) or "none"
+    made = ", ".join(f"{n} {k}" for k, n in changed.items() if n) or "none"
+    print(f"requests: {title}: {made}")
+    return result
 
 
 def bench_save_load(rows: int, repeat: int) -> None:
@@ -111,30 +118,24 @@ def request_counts() -> None:
     url = f"s3://{BUCKET}/counts"
     small = ohlcv(250)
     manager = CheckpointManager(url)
-    before = _counts(manager)
-    first = manager.save_checkpoint("etl", "extract", small)
-    print(f"requests: first save of a process (probe, marker): {_delta(before, _counts(manager))}")
-    before = _counts(manager)
-    manager.save_checkpoint("etl", "extract", small)
-    print(f"requests: save: {_delta(before, _counts(manager))}")
+    first = _requests(
+        "first save of a process (probe, marker)",
+        manager,
+        lambda: manager.save_checkpoint("etl", "extract", small),
+    )
+    _requests("save", manager, lambda: manager.save_checkpoint("etl", "extract", small))
     for i in range(20):
         manager.save_checkpoint("etl", f"stage{i}", small)
     fresh = CheckpointManager(url)
-    before = _counts(fresh)
-    fresh.get_latest_checkpoint("etl")
-    print(f"requests: latest of a pipeline: {_delta(before, _counts(fresh))}")
-    before = _counts(fresh)
-    fresh.load_checkpoint(first)
-    print(f"requests: load: {_delta(before, _counts(fresh))}")
-    before = _counts(fresh)
-    fresh.list_checkpoints("etl")
-    print(f"requests: list one pipeline of 22 checkpoints: {_delta(before, _counts(fresh))}")
-    before = _counts(fresh)
-    fresh.delete_checkpoint(first)
-    print(f"requests: delete: {_delta(before, _counts(fresh))}")
-    before = _counts(fresh)
-    fresh.cleanup_old_checkpoints(retention_days=7, pipeline_id="etl")
-    print(f"requests: cleanup of one pipeline, nothing expired: {_delta(before, _counts(fresh))}")
+    _requests("latest of a pipeline", fresh, lambda: fresh.get_latest_checkpoint("etl"))
+    _requests("load", fresh, lambda: fresh.load_checkpoint(first))
+    _requests("list one pipeline of 22 checkpoints", fresh, lambda: fresh.list_checkpoints("etl"))
+    _requests("delete", fresh, lambda: fresh.delete_checkpoint(first))
+    _requests(
+        "cleanup of one pipeline, nothing expired",
+        fresh,
+        lambda: fresh.cleanup_old_checkpoints(retention_days=7, pipeline_id="etl"),
+    )
 
 
 def main() -> None:

@@ -235,28 +235,23 @@ def bench_small(work: Path, repeat: int) -> None:
         phases.append({})
         ids.append(manager.save_checkpoint("bench", "s", df, timings=phases[-1]))
 
-    a, b = measure_pair(
-        save,
-        floor,
-        repeat=repeat,
-        setup=tidy,
-        labels=("save_checkpoint", "write+fsync of two files"),
-    )
-    show("save 250-row frame (durable floor)", a, b, target=1.3)
-    _phases(phases)
+    def compare(title: str) -> None:
+        phases.clear()
+        a, b = measure_pair(
+            save,
+            floor,
+            repeat=repeat,
+            setup=tidy,
+            labels=("save_checkpoint", "write+fsync of two files"),
+        )
+        show(title, a, b, target=1.3)
+        _phases(phases)
+
+    compare("save 250-row frame (durable floor)")
     # The same with an earlier checkpoint of the pipeline kept: its registry shard exists, as
     # for every save of a run after its first.
     resident = manager.save_checkpoint("bench", "s", df)
-    phases.clear()
-    a, b = measure_pair(
-        save,
-        floor,
-        repeat=repeat,
-        setup=tidy,
-        labels=("save_checkpoint", "write+fsync of two files"),
-    )
-    show("save 250-row frame, not the pipeline's first (durable floor)", a, b, target=1.3)
-    _phases(phases)
+    compare("save 250-row frame, not the pipeline's first (durable floor)")
     manager.delete_checkpoint(resident)
     cid = manager.save_checkpoint("bench", "s", df)
     path = manager.checkpoint_dir / f"{cid}.parquet"
