@@ -21,6 +21,12 @@ SCRIPT = ROOT / "scripts" / "run_etl_pipeline.py"
 DATA_ARGS = ["--tickers", "AAPL,MSFT", "--start", "2023-01-01", "--end", "2023-12-31"]
 OUTPUT = Path("data/processed/ohlcv_AAPL-MSFT_20230101_20231231.parquet")
 STAGES = ["data_extraction", "data_validation", "data_preprocessing", "data_storage"]
+RESUMED_AT_PREPROCESSING = {
+    "data_extraction": "restored",
+    "data_validation": "restored",
+    "data_preprocessing": "ran",
+    "data_storage": "ran",
+}
 
 
 def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -38,6 +44,19 @@ def _statuses(stdout: str) -> dict[str, str]:
     """stage -> status, read from the summary table."""
     rows = [line.split() for line in stdout.splitlines()]
     return {row[0]: row[1] for row in rows if row and row[0] in STAGES}
+
+
+def _resume_as_printed(
+    cwd: Path, failed: subprocess.CompletedProcess[str]
+) -> tuple[list[str], subprocess.CompletedProcess[str]]:
+    """Run exactly the command a failed run printed (with this interpreter); return the command
+    and the finished run."""
+    line = next(x for x in failed.stderr.splitlines() if x.startswith("resume with"))
+    command = shlex.split(line.removeprefix("resume with"))
+    resumed = subprocess.run(
+        [sys.executable, *command[1:]], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    return command, resumed
 
 
 def _events(cwd: Path) -> list[dict[str, Any]]:
@@ -134,20 +153,10 @@ def test_fail_then_resume_restores_finished_stages_and_matches_uninterrupted(
     assert [e["stage"] for e in errors] == ["data_preprocessing"]
     assert "InjectedFailure" in (tmp_path / "logs" / "errors" / "errors.log").read_text()
 
-    # run exactly the command the failed run printed (with this interpreter)
-    line = next(x for x in failed.stderr.splitlines() if x.startswith("resume with"))
-    command = shlex.split(line.removeprefix("resume with"))
+    command, resumed = _resume_as_printed(tmp_path, failed)
     assert command[1:] == [*command[1:2], *DATA_ARGS, "--resume", command[-1]]
-    resumed = subprocess.run(
-        [sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True, check=False
-    )
     assert resumed.returncode == 0, resumed.stderr
-    assert _statuses(resumed.stdout) == {
-        "data_extraction": "restored",
-        "data_validation": "restored",
-        "data_preprocessing": "ran",
-        "data_storage": "ran",
-    }
+    assert _statuses(resumed.stdout) == RESUMED_AT_PREPROCESSING
     pipeline_id = command[-1]
     assert f"Pipeline {pipeline_id} resumed and completed" in resumed.stdout
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / OUTPUT), expected)
@@ -376,19 +385,10 @@ def test_fail_and_resume_with_checkpoints_on_s3_give_the_same_output(
     store = ["--checkpoint-dir", s3_url]
     failed = _run(tmp_path, *DATA_ARGS, *store, "--fail-at", "data_preprocessing")
     assert failed.returncode == 1, failed.stderr
-    line = next(x for x in failed.stderr.splitlines() if x.startswith("resume with"))
-    command = shlex.split(line.removeprefix("resume with"))
+    command, resumed = _resume_as_printed(tmp_path, failed)
     assert s3_url in command
-    resumed = subprocess.run(
-        [sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True, check=False
-    )
     assert resumed.returncode == 0, resumed.stderr
-    assert _statuses(resumed.stdout) == {
-        "data_extraction": "restored",
-        "data_validation": "restored",
-        "data_preprocessing": "ran",
-        "data_storage": "ran",
-    }
+    assert _statuses(resumed.stdout) == RESUMED_AT_PREPROCESSING
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / OUTPUT), expected)
     assert not (tmp_path / "data" / "checkpoints").exists()
     assert not (tmp_path / "s3:").exists()
