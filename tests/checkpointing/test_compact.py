@@ -4,7 +4,6 @@ validation, damaged data, and how deletes, retention and the leftover sweep see 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import time
@@ -18,6 +17,7 @@ import xxhash
 from checkpointing import CheckpointManager, CompactionResult, IntegrityError
 from checkpointing.storage._local import LocalStorage
 from checkpointing.store._layout import STORE_FILES
+from tests.checkpointing._aging import age_checkpoint
 from tests.checkpointing._frames import CASES, assert_exact
 
 
@@ -36,15 +36,6 @@ def frame(n=2000, seed=0):
         },
         index=pd.date_range("2024-01-01", periods=n, freq="min", tz="UTC"),
     )
-
-
-def age(manager, checkpoint_id, days):
-    """Move a checkpoint's own timestamp into the past, then re-index."""
-    path = manager.checkpoint_dir / f"{checkpoint_id}.json"
-    state = json.loads(path.read_text())
-    state["timestamp"] = (datetime.now(UTC) - timedelta(days=days)).isoformat()
-    path.write_text(json.dumps(state))
-    manager.rebuild_registry()
 
 
 def files(manager):
@@ -114,8 +105,8 @@ def test_only_checkpoints_older_than_the_threshold_are_rewritten(manager):
     old = manager.save_checkpoint("etl", "a", frame(seed=1))
     other = manager.save_checkpoint("other", "a", frame(seed=2))
     new = manager.save_checkpoint("etl", "b", frame(seed=3))
-    age(manager, old, 3)
-    age(manager, other, 3)
+    age_checkpoint(manager, old, 3)
+    age_checkpoint(manager, other, 3)
     dry = manager.compact(older_than=timedelta(days=2), dry_run=True)
     assert dry.rewritten == (old, other)
     assert dry.bytes_after is None and dry.bytes_saved == 0
@@ -197,7 +188,7 @@ def test_delete_and_retention_remove_the_compacted_data_object(manager):
     manager.save_checkpoint("etl", "c", frame(seed=3))
     manager.compact(older_than=0)
     assert manager.delete_checkpoint(a)
-    age(manager, b, 10)
+    age_checkpoint(manager, b, 10)
     assert manager.cleanup_old_checkpoints(retention_days=7) == 1
     (kept,) = manager.list_checkpoints()
     assert files(manager) == {f"{kept['checkpoint_id']}.json", kept["data_file"]}

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from checkpointing import (
     InvalidNameError,
 )
 from checkpointing.store._layout import STORE_FILES
+from tests.checkpointing._aging import age_checkpoint
 
 
 @pytest.fixture
@@ -36,15 +37,6 @@ def frame(n=1000, seed=0):
         {"price": rng.random(n), "volume": rng.integers(0, 1000, n)},
         index=pd.date_range("2024-01-01", periods=n, freq="min", tz="UTC"),
     )
-
-
-def age_checkpoint(manager, checkpoint_id, days):
-    """Move a checkpoint's own timestamp into the past, then re-index."""
-    path = manager.checkpoint_dir / f"{checkpoint_id}.json"
-    state = json.loads(path.read_text())
-    state["timestamp"] = (datetime.now(UTC) - timedelta(days=days)).isoformat()
-    path.write_text(json.dumps(state))
-    manager.rebuild_registry()
 
 
 def test_directory_is_created_on_first_write(tmp_path):

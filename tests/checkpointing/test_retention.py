@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +15,7 @@ import pytest
 from checkpointing import CheckpointManager
 from checkpointing.store._retention import SWEPT, WRITERS
 from checkpointing.store._shards import shard_name
+from tests.checkpointing._aging import backdate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,10 +28,7 @@ def manager(tmp_path):
 def saved(manager, pipeline_id, stage, days_old):
     """A checkpoint whose own timestamp is ``days_old`` days in the past."""
     cid = manager.save_checkpoint(pipeline_id, stage, pd.DataFrame({"x": [1]}))
-    path = manager.checkpoint_dir / f"{cid}.json"
-    state = json.loads(path.read_text())
-    state["timestamp"] = (datetime.now(UTC) - timedelta(days=days_old)).isoformat()
-    path.write_text(json.dumps(state))
+    backdate(manager, cid, days_old)
     return cid
 
 
