@@ -5,6 +5,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def checkpointing_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m checkpointing *argv`` from the repository root; its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "checkpointing", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
 
 
 def run_with_reader_gone(*args: str) -> subprocess.CompletedProcess[str]:

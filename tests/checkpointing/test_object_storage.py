@@ -20,6 +20,7 @@ import pytest
 
 from checkpointing import CheckpointManager, StorageError
 from checkpointing.storage import ObjectStorage, is_object_url, open_storage
+from tests._processes import checkpointing_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAME = pd.DataFrame({"n": range(100), "x": [i / 3 for i in range(100)]})
@@ -184,41 +185,32 @@ def test_unsafe_single_writer_accepts_it_and_keeps_create_if_absent_for_one_writ
 # -- the command line ----------------------------------------------------------------------------
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "checkpointing", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_the_cli_works_on_an_s3_store(s3_url: str, tmp_path: Path) -> None:
     manager = CheckpointManager(s3_url)
     first = manager.save_checkpoint("etl", "extract", FRAME)
     second = manager.save_checkpoint("etl", "extract", FRAME.assign(x=FRAME["x"] + 1))
-    listed = _cli("--dir", s3_url, "list", "--json")
+    listed = checkpointing_cli("--dir", s3_url, "list", "--json")
     assert listed.returncode == 0, listed.stderr
     assert {e["checkpoint_id"] for e in json.loads(listed.stdout)} == {first, second}
-    shown = _cli("--dir", s3_url, "show", first, "--json")
+    shown = checkpointing_cli("--dir", s3_url, "show", first, "--json")
     assert shown.returncode == 0 and json.loads(shown.stdout)["rows"] == 100
-    verified = _cli("verify", "--dir", s3_url)
+    verified = checkpointing_cli("verify", "--dir", s3_url)
     assert verified.returncode == 0, verified.stderr
-    diff = _cli("--dir", s3_url, "diff", first, second)
+    diff = checkpointing_cli("--dir", s3_url, "diff", first, second)
     assert diff.returncode == 0 and "x 0.666667 -> 1.66667" in diff.stdout
-    dry = _cli("--dir", s3_url, "cleanup", "--retention-days", "0", "--dry-run", "--json")
+    dry = checkpointing_cli(
+        "--dir", s3_url, "cleanup", "--retention-days", "0", "--dry-run", "--json"
+    )
     assert dry.returncode == 0, dry.stderr
     assert sorted(json.loads(dry.stdout)["checkpoints"]) == sorted([first, second])
     assert len(manager.list_checkpoints()) == 2
 
     manager.storage.write_bytes_atomic(first + ".parquet", b"not parquet")
-    damaged = _cli("--dir", s3_url, "verify")
+    damaged = checkpointing_cli("--dir", s3_url, "verify")
     assert damaged.returncode == 1 and first in damaged.stdout + damaged.stderr
-    empty = _cli("--dir", s3_url + "-nothing-here", "list")
+    empty = checkpointing_cli("--dir", s3_url + "-nothing-here", "list")
     assert empty.returncode == 1 and "empty or does not exist" in empty.stderr
-    missing = _cli("--dir", "s3://no-such-bucket/x", "list")
+    missing = checkpointing_cli("--dir", "s3://no-such-bucket/x", "list")
     assert missing.returncode == 1 and missing.stderr.startswith("error: s3://no-such-bucket")
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,8 +10,8 @@ import pandas as pd
 import pytest
 
 from checkpointing import CheckpointError, CheckpointManager, Pipeline
+from tests._processes import checkpointing_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 USER_FILES = {
     "tickers.json": b'["AAPL", "MSFT"]\n',
     "prices.parquet": b"PAR1 not really, but the user's own file PAR1",
@@ -36,17 +34,6 @@ def assert_user_files_intact(directory: Path) -> None:
         assert (directory / name).read_bytes() == data, f"{name} was changed or deleted"
 
 
-def cli(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "checkpointing", *argv],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_a_run_and_the_cleanup_command_leave_the_users_files_in_the_checkpoint_dir(tmp_path):
     data = tmp_path / "data"
     plant_user_files(data)
@@ -55,7 +42,7 @@ def test_a_run_and_the_cleanup_command_leave_the_users_files_in_the_checkpoint_d
         stage.checkpoint(pd.DataFrame({"close": [1.0, 2.0]}))
     assert_user_files_intact(data)
     for argv in (["cleanup"], ["cleanup", "--retention-days", "0"]):
-        result = cli("--dir", str(data), *argv)
+        result = checkpointing_cli("--dir", str(data), *argv)
         assert result.returncode == 0, result.stderr
         assert_user_files_intact(data)
     manager = CheckpointManager(data)
@@ -66,7 +53,7 @@ def test_a_run_and_the_cleanup_command_leave_the_users_files_in_the_checkpoint_d
 
 def test_the_cleanup_command_refuses_a_directory_that_is_not_a_store(tmp_path):
     plant_user_files(tmp_path)
-    result = cli("--dir", str(tmp_path), "cleanup", "--retention-days", "0")
+    result = checkpointing_cli("--dir", str(tmp_path), "cleanup", "--retention-days", "0")
     assert result.returncode == 1
     assert "not a checkpoint store" in result.stderr and "Traceback" not in result.stderr
     assert_user_files_intact(tmp_path)
@@ -81,7 +68,7 @@ def test_delete_refuses_names_that_are_not_checkpoint_ids(tmp_path):
     plant_user_files(tmp_path)
     assert manager.delete_checkpoint("tickers") is False
     assert manager.delete_checkpoint("notes") is False
-    result = cli("--dir", str(tmp_path), "delete", "tickers")
+    result = checkpointing_cli("--dir", str(tmp_path), "delete", "tickers")
     assert result.returncode == 1 and "no checkpoint" in result.stderr
     assert_user_files_intact(tmp_path)
 
